@@ -1,0 +1,841 @@
+#include "api/parse.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hearth::api {
+
+ApiError invalid_request(std::string message, std::optional<std::string> param,
+                         std::optional<std::string> code) {
+  ApiError error;
+  error.status = 400;
+  error.message = std::move(message);
+  error.type = "invalid_request_error";
+  error.param = std::move(param);
+  error.code = std::move(code);
+  return error;
+}
+
+namespace {
+
+using nlohmann::json;
+
+// Deeply nested JSON would make later recursive work (dumping a tool's schema, say) overflow the
+// stack; no honest request nests anywhere near this deep.
+constexpr int kMaxNestingDepth = 128;
+constexpr size_t kMaxStopSequences = 16;  // OpenAI allows 4; llama.cpp has no limit
+constexpr int kMaxTopLogprobs = 20;
+
+// Validation runs many levels deep; the first failure unwinds to the public entry point, which
+// turns it into an Expected error. The exception never leaves this file.
+struct RequestRejected {
+  ApiError error;
+};
+
+[[noreturn]] void reject(std::string message, std::string param, std::string code) {
+  throw RequestRejected{invalid_request(std::move(message), std::move(param), std::move(code))};
+}
+
+// ---- checks on the raw body, before the JSON parser sees it ----
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+// Returns the offset of the first bad byte, or npos.
+size_t find_invalid_utf8(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
+  size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    unsigned char second_min = 0x80;
+    unsigned char second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) second_min = 0xA0;  // overlong
+      if (lead == 0xED) second_max = 0x9F;  // UTF-16 surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) second_min = 0x90;  // overlong
+      if (lead == 0xF4) second_max = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > size) return i;
+    if (bytes[i + 1] < second_min || bytes[i + 1] > second_max) return i;
+    for (size_t k = 2; k < length; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// Deepest nesting of arrays and objects, counted outside string literals.
+int nesting_depth(std::string_view text) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// nlohmann's messages open with "[json.exception.parse_error.101] ", which means nothing to a
+// client; the rest ("parse error at line 1, column 2: ...") is the useful part.
+std::string without_exception_id(std::string_view message) {
+  if (message.starts_with("[json.exception.")) {
+    if (const size_t end = message.find("] "); end != std::string_view::npos) {
+      message.remove_prefix(end + 2);
+    }
+  }
+  return std::string(message);
+}
+
+json parse_body(std::string_view body) {
+  if (const size_t bad = find_invalid_utf8(body); bad != std::string_view::npos) {
+    throw RequestRejected{
+        invalid_request("Request body is not valid UTF-8 (first invalid byte at offset " +
+                            std::to_string(bad) + ")",
+                        std::nullopt, "invalid_utf8")};
+  }
+  if (nesting_depth(body) > kMaxNestingDepth) {
+    throw RequestRejected{invalid_request(
+        "Invalid JSON body: nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels",
+        std::nullopt, "invalid_json")};
+  }
+  json document;
+  try {
+    document = json::parse(body);
+  } catch (const json::exception& e) {
+    throw RequestRejected{invalid_request("Invalid JSON body: " + without_exception_id(e.what()),
+                                          std::nullopt, "invalid_json")};
+  }
+  if (!document.is_object()) {
+    throw RequestRejected{invalid_request(
+        "Request body must be a JSON object, not " + std::string(document.type_name()),
+        std::nullopt, "invalid_type")};
+  }
+  return document;
+}
+
+// ---- typed field access ----
+
+std::string index_path(std::string_view parent, size_t index) {
+  return std::string(parent) + "[" + std::to_string(index) + "]";
+}
+
+// Clients commonly send null for an optional field they do not set (Python's None), and OpenAI
+// accepts that, so an optional field that is null counts as absent.
+const json* find_optional(const json& object, std::string_view key) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+const json& require(const json& object, std::string_view key, const std::string& path) {
+  const json* value = find_optional(object, key);
+  if (value == nullptr) {
+    reject("Missing required parameter: '" + path + "'", path, "missing_required_parameter");
+  }
+  return *value;
+}
+
+[[noreturn]] void reject_type(const json& value, std::string_view expected,
+                              const std::string& path) {
+  reject("Invalid type for '" + path + "': expected " + std::string(expected) + ", but got " +
+             value.type_name(),
+         path, "invalid_type");
+}
+
+std::string as_string(const json& value, const std::string& path) {
+  if (!value.is_string()) reject_type(value, "a string", path);
+  return value.get<std::string>();
+}
+
+bool as_bool(const json& value, const std::string& path) {
+  if (!value.is_boolean()) reject_type(value, "a boolean", path);
+  return value.get<bool>();
+}
+
+// Any JSON integer that fits in int64_t. The parser keeps non-negative integers as uint64_t,
+// so the large ones are checked before conversion.
+int64_t as_int64(const json& value, const std::string& path) {
+  if (!value.is_number_integer()) reject_type(value, "an integer", path);
+  if (value.is_number_unsigned() &&
+      value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    reject("Invalid '" + path + "': integer out of range", path, "invalid_value");
+  }
+  return value.get<int64_t>();
+}
+
+int as_int_in_range(const json& value, int64_t min, int64_t max, const std::string& path) {
+  const int64_t number = as_int64(value, path);
+  if (number < min || number > max) {
+    reject("Invalid '" + path + "': expected an integer between " + std::to_string(min) + " and " +
+               std::to_string(max) + ", but got " + std::to_string(number),
+           path, "invalid_value");
+  }
+  return static_cast<int>(number);
+}
+
+std::string number_text(double number) {
+  json as_json = number;
+  return as_json.dump();
+}
+
+double as_number_in_range(const json& value, double min, double max, const std::string& path) {
+  if (!value.is_number()) reject_type(value, "a number", path);
+  const double number = value.get<double>();
+  if (!(number >= min && number <= max)) {
+    reject("Invalid '" + path + "': expected a number between " + number_text(min) + " and " +
+               number_text(max) + ", but got " + value.dump(),
+           path, "invalid_value");
+  }
+  return number;
+}
+
+const json& as_object(const json& value, const std::string& path) {
+  if (!value.is_object()) reject_type(value, "an object", path);
+  return value;
+}
+
+const json& as_array(const json& value, const std::string& path) {
+  if (!value.is_array()) reject_type(value, "an array", path);
+  return value;
+}
+
+const json& as_non_empty_array(const json& value, const std::string& path) {
+  as_array(value, path);
+  if (value.empty()) reject(path + " must not be empty", path, "empty_array");
+  return value;
+}
+
+// Token ids as they appear in prompts and embedding inputs.
+int32_t as_token(const json& value, const std::string& path) {
+  return as_int_in_range(value, 0, std::numeric_limits<int32_t>::max(), path);
+}
+
+std::vector<int32_t> as_token_array(const json& value, const std::string& path) {
+  as_non_empty_array(value, path);
+  std::vector<int32_t> tokens;
+  tokens.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    tokens.push_back(as_token(value[i], index_path(path, i)));
+  }
+  return tokens;
+}
+
+// Optional fields: leave `target` alone when the field is absent or null.
+void read_optional(const json& object, std::string_view key, std::string& target) {
+  if (const json* value = find_optional(object, key)) target = as_string(*value, std::string(key));
+}
+
+void read_optional(const json& object, std::string_view key, bool& target) {
+  if (const json* value = find_optional(object, key)) target = as_bool(*value, std::string(key));
+}
+
+void read_model(const json& body, std::string& model) { read_optional(body, "model", model); }
+
+// n and best_of ask for several choices, which a single sequence per request cannot give.
+void require_single_choice(const json& body, std::string_view key) {
+  const json* value = find_optional(body, key);
+  if (value == nullptr) return;
+  const std::string path(key);
+  const int64_t count = as_int64(*value, path);
+  if (count < 1) reject(path + " must be at least 1", path, "invalid_value");
+  if (count > 1) reject(path + " > 1 is not supported", path, "unsupported_parameter");
+}
+
+// ---- shared generation options ----
+
+void read_sampling(const json& body, SamplingOptions& sampling) {
+  if (const json* value = find_optional(body, "temperature")) {
+    sampling.temperature = static_cast<float>(as_number_in_range(*value, 0.0, 2.0, "temperature"));
+  }
+  if (const json* value = find_optional(body, "top_p")) {
+    sampling.top_p = static_cast<float>(as_number_in_range(*value, 0.0, 1.0, "top_p"));
+  }
+  if (const json* value = find_optional(body, "top_k")) {
+    sampling.top_k = as_int_in_range(*value, 0, std::numeric_limits<int32_t>::max(), "top_k");
+  }
+  if (const json* value = find_optional(body, "min_p")) {
+    sampling.min_p = static_cast<float>(as_number_in_range(*value, 0.0, 1.0, "min_p"));
+  }
+  if (const json* value = find_optional(body, "presence_penalty")) {
+    sampling.presence_penalty =
+        static_cast<float>(as_number_in_range(*value, -2.0, 2.0, "presence_penalty"));
+  }
+  if (const json* value = find_optional(body, "frequency_penalty")) {
+    sampling.frequency_penalty =
+        static_cast<float>(as_number_in_range(*value, -2.0, 2.0, "frequency_penalty"));
+  }
+  if (const json* value = find_optional(body, "repeat_penalty")) {
+    const double penalty =
+        as_number_in_range(*value, 0.0, std::numeric_limits<float>::max(), "repeat_penalty");
+    if (penalty == 0.0) {
+      reject("repeat_penalty must be greater than 0", "repeat_penalty", "invalid_value");
+    }
+    sampling.repeat_penalty = static_cast<float>(penalty);
+  }
+  if (const json* value = find_optional(body, "seed")) {
+    // OpenAI takes any int64; the sampler takes 32 bits, so the seed is reduced modulo 2^32
+    // (conversion to an unsigned type is exactly that). This keeps llama.cpp's convention that
+    // -1 (0xFFFFFFFF, LLAMA_DEFAULT_SEED) means "pick a random seed".
+    if (!value->is_number_integer()) reject_type(*value, "an integer", "seed");
+    sampling.seed = value->is_number_unsigned() ? static_cast<uint32_t>(value->get<uint64_t>())
+                                                : static_cast<uint32_t>(value->get<int64_t>());
+  }
+  if (const json* value = find_optional(body, "logit_bias")) {
+    as_object(*value, "logit_bias");
+    for (const auto& [key, bias] : value->items()) {
+      const std::string path = "logit_bias." + key;
+      int64_t token = -1;
+      const bool all_digits = !key.empty() && key.size() <= 10 &&
+                              key.find_first_not_of("0123456789") == std::string::npos;
+      if (all_digits) token = std::stoll(key);
+      if (token < 0 || token > std::numeric_limits<int32_t>::max()) {
+        reject("Invalid 'logit_bias': key '" + key + "' is not a token id", path, "invalid_value");
+      }
+      sampling.logit_bias[static_cast<int32_t>(token)] =
+          static_cast<float>(as_number_in_range(bias, -100.0, 100.0, path));
+    }
+  }
+}
+
+void read_stop(const json& body, std::vector<std::string>& stop) {
+  const json* value = find_optional(body, "stop");
+  if (value == nullptr) return;
+  const auto read_sequence = [&stop](const json& sequence, const std::string& path) {
+    std::string text = as_string(sequence, path);
+    if (text.empty()) reject(path + " must not be an empty string", path, "invalid_value");
+    stop.push_back(std::move(text));
+  };
+  if (value->is_string()) {
+    read_sequence(*value, "stop");
+    return;
+  }
+  if (!value->is_array()) reject_type(*value, "a string or an array of strings", "stop");
+  if (value->size() > kMaxStopSequences) {
+    reject("stop may hold at most " + std::to_string(kMaxStopSequences) + " sequences", "stop",
+           "invalid_value");
+  }
+  for (size_t i = 0; i < value->size(); ++i) read_sequence((*value)[i], index_path("stop", i));
+}
+
+void read_max_tokens(const json& body, std::optional<int>& max_tokens) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  // Either name works; max_completion_tokens is the current one and wins when both are set.
+  if (const json* value = find_optional(body, "max_tokens")) {
+    max_tokens = as_int_in_range(*value, 1, kMax, "max_tokens");
+  }
+  if (const json* value = find_optional(body, "max_completion_tokens")) {
+    max_tokens = as_int_in_range(*value, 1, kMax, "max_completion_tokens");
+  }
+  // llama.cpp's native name, where -1 means "until the context is full".
+  if (const json* value = find_optional(body, "n_predict"); value != nullptr && !max_tokens) {
+    const int n_predict = as_int_in_range(*value, -1, kMax, "n_predict");
+    if (n_predict == 0) reject("n_predict must be -1 or at least 1", "n_predict", "invalid_value");
+    if (n_predict > 0) max_tokens = n_predict;
+  }
+}
+
+void read_stream(const json& body, GenerationOptions& generation) {
+  read_optional(body, "stream", generation.stream);
+  if (const json* value = find_optional(body, "stream_options")) {
+    if (!generation.stream) {
+      reject("stream_options is only allowed when stream is true", "stream_options",
+             "invalid_value");
+    }
+    as_object(*value, "stream_options");
+    if (const json* include_usage = find_optional(*value, "include_usage")) {
+      generation.stream_options.include_usage =
+          as_bool(*include_usage, "stream_options.include_usage");
+    }
+  }
+}
+
+// Chat: logprobs is a boolean and top_logprobs a count.
+void read_chat_logprobs(const json& body, GenerationOptions& generation) {
+  read_optional(body, "logprobs", generation.logprobs);
+  if (const json* value = find_optional(body, "top_logprobs")) {
+    generation.top_logprobs = as_int_in_range(*value, 0, kMaxTopLogprobs, "top_logprobs");
+    if (!generation.logprobs) {
+      reject("top_logprobs requires logprobs to be true", "top_logprobs", "invalid_value");
+    }
+  }
+}
+
+// Legacy completions: logprobs is a count of alternatives per token (OpenAI allows up to 5);
+// a boolean is accepted as well, as in chat.
+void read_completion_logprobs(const json& body, GenerationOptions& generation) {
+  if (const json* value = find_optional(body, "logprobs")) {
+    if (value->is_boolean()) {
+      generation.logprobs = value->get<bool>();
+    } else if (value->is_number_integer()) {
+      generation.logprobs = true;
+      generation.top_logprobs = as_int_in_range(*value, 0, kMaxTopLogprobs, "logprobs");
+    } else {
+      reject_type(*value, "an integer or a boolean", "logprobs");
+    }
+  }
+  if (const json* value = find_optional(body, "top_logprobs")) {
+    generation.top_logprobs = as_int_in_range(*value, 0, kMaxTopLogprobs, "top_logprobs");
+    if (!generation.logprobs) {
+      reject("top_logprobs requires logprobs to be set", "top_logprobs", "invalid_value");
+    }
+  }
+}
+
+void read_generation(const json& body, GenerationOptions& generation) {
+  read_max_tokens(body, generation.max_tokens);
+  read_stop(body, generation.stop);
+  read_stream(body, generation);
+  read_sampling(body, generation.sampling);
+  read_optional(body, "ignore_eos", generation.ignore_eos);
+  require_single_choice(body, "n");
+}
+
+void read_response_format(const json& body, ResponseFormat& format) {
+  const json* value = find_optional(body, "response_format");
+  if (value == nullptr) return;
+  as_object(*value, "response_format");
+  const std::string type =
+      as_string(require(*value, "type", "response_format.type"), "response_format.type");
+  if (type == "text") {
+    format.kind = ResponseFormatKind::text;
+  } else if (type == "json_object") {
+    format.kind = ResponseFormatKind::json_object;
+    format.json_schema = R"({"type":"object"})";
+    // llama.cpp extension: {"type":"json_object","schema":{...}} constrains to that schema.
+    if (const json* schema = find_optional(*value, "schema")) {
+      format.json_schema = as_object(*schema, "response_format.schema").dump();
+    }
+  } else if (type == "json_schema") {
+    format.kind = ResponseFormatKind::json_schema;
+    const json& spec = as_object(require(*value, "json_schema", "response_format.json_schema"),
+                                 "response_format.json_schema");
+    if (const json* name = find_optional(spec, "name")) {
+      format.schema_name = as_string(*name, "response_format.json_schema.name");
+    }
+    if (const json* strict = find_optional(spec, "strict")) {
+      format.strict = as_bool(*strict, "response_format.json_schema.strict");
+    }
+    const std::string schema_path = "response_format.json_schema.schema";
+    format.json_schema = as_object(require(spec, "schema", schema_path), schema_path).dump();
+  } else {
+    reject("Invalid 'response_format.type': '" + type +
+               "' is not one of 'text', 'json_object', 'json_schema'",
+           "response_format.type", "invalid_value");
+  }
+}
+
+// ---- chat messages ----
+
+bool is_valid_tool_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (const char c : name) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!allowed) return false;
+  }
+  return true;
+}
+
+// The modality a non-text content part carries, for the error message; empty when unknown.
+std::string_view unsupported_part_modality(std::string_view type) {
+  if (type == "image_url" || type == "image" || type == "input_image") return "images";
+  if (type == "input_audio" || type == "audio") return "audio";
+  if (type == "file" || type == "input_file") return "files";
+  return {};
+}
+
+void read_content_parts(const json& parts, const std::string& path, ChatMessage& message) {
+  as_non_empty_array(parts, path);
+  message.content_was_parts = true;
+  for (size_t j = 0; j < parts.size(); ++j) {
+    const std::string part_path = index_path(path, j);
+    const json& part = as_object(parts[j], part_path);
+    const std::string type_path = part_path + ".type";
+    const std::string type = as_string(require(part, "type", type_path), type_path);
+    if (type == "text") {
+      const std::string text_path = part_path + ".text";
+      std::string text = as_string(require(part, "text", text_path), text_path);
+      message.content += text;
+      message.content_parts.push_back(std::move(text));
+      continue;
+    }
+    if (const std::string_view modality = unsupported_part_modality(type); !modality.empty()) {
+      reject("This model does not accept " + std::string(modality) + " (content part of type '" +
+                 type + "')",
+             type_path, "unsupported_content_type");
+    }
+    reject("Invalid '" + type_path + "': unknown content part type '" + type + "'", type_path,
+           "invalid_value");
+  }
+}
+
+ToolCall read_tool_call(const json& value, const std::string& path) {
+  as_object(value, path);
+  ToolCall call;
+  call.id = as_string(require(value, "id", path + ".id"), path + ".id");
+  if (const json* type = find_optional(value, "type")) {
+    if (as_string(*type, path + ".type") != "function") {
+      reject("Invalid '" + path + ".type': only 'function' tool calls are supported",
+             path + ".type", "invalid_value");
+    }
+  }
+  const std::string function_path = path + ".function";
+  const json& function = as_object(require(value, "function", function_path), function_path);
+  call.name =
+      as_string(require(function, "name", function_path + ".name"), function_path + ".name");
+  call.arguments = as_string(require(function, "arguments", function_path + ".arguments"),
+                             function_path + ".arguments");
+  return call;
+}
+
+ChatMessage read_message(const json& value, const std::string& path) {
+  as_object(value, path);
+  ChatMessage message;
+  const std::string role_path = path + ".role";
+  message.role = as_string(require(value, "role", role_path), role_path);
+  static const std::set<std::string, std::less<>> kRoles = {"system", "developer", "user",
+                                                            "assistant", "tool"};
+  if (!kRoles.contains(message.role)) {
+    reject("Invalid '" + role_path + "': '" + message.role +
+               "' is not one of system, developer, user, assistant, tool",
+           role_path, "invalid_value");
+  }
+
+  if (const json* name = find_optional(value, "name")) {
+    message.name = as_string(*name, path + ".name");
+  }
+
+  if (message.role == "assistant") {
+    if (const json* calls = find_optional(value, "tool_calls")) {
+      const std::string calls_path = path + ".tool_calls";
+      as_array(*calls, calls_path);
+      for (size_t k = 0; k < calls->size(); ++k) {
+        message.tool_calls.push_back(read_tool_call((*calls)[k], index_path(calls_path, k)));
+      }
+    }
+  }
+  if (message.role == "tool") {
+    const std::string id_path = path + ".tool_call_id";
+    message.tool_call_id = as_string(require(value, "tool_call_id", id_path), id_path);
+  }
+
+  const std::string content_path = path + ".content";
+  const json* content = find_optional(value, "content");
+  if (content == nullptr) {
+    // An assistant turn that only calls tools has no text.
+    if (message.role != "assistant" || message.tool_calls.empty()) {
+      reject("Missing required parameter: '" + content_path + "'", content_path,
+             "missing_required_parameter");
+    }
+  } else if (content->is_string()) {
+    message.content = content->get<std::string>();
+  } else if (content->is_array()) {
+    read_content_parts(*content, content_path, message);
+  } else {
+    reject_type(*content, "a string or an array of content parts", content_path);
+  }
+  return message;
+}
+
+// ---- tools ----
+
+std::vector<ToolFunction> read_tools(const json& body) {
+  std::vector<ToolFunction> tools;
+  const json* value = find_optional(body, "tools");
+  if (value == nullptr) return tools;
+  as_array(*value, "tools");
+  std::set<std::string, std::less<>> names;
+  for (size_t i = 0; i < value->size(); ++i) {
+    const std::string path = index_path("tools", i);
+    const json& tool = as_object((*value)[i], path);
+    if (const json* type = find_optional(tool, "type")) {
+      if (as_string(*type, path + ".type") != "function") {
+        reject("Invalid '" + path + ".type': only 'function' tools are supported", path + ".type",
+               "invalid_value");
+      }
+    }
+    const std::string function_path = path + ".function";
+    const json& function = as_object(require(tool, "function", function_path), function_path);
+    ToolFunction parsed;
+    const std::string name_path = function_path + ".name";
+    parsed.name = as_string(require(function, "name", name_path), name_path);
+    if (!is_valid_tool_name(parsed.name)) {
+      reject("Invalid '" + name_path + "': '" + parsed.name +
+                 "' is not 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'",
+             name_path, "invalid_value");
+    }
+    if (!names.insert(parsed.name).second) {
+      reject("Invalid '" + name_path + "': tool '" + parsed.name + "' is declared twice", name_path,
+             "invalid_value");
+    }
+    if (const json* description = find_optional(function, "description")) {
+      parsed.description = as_string(*description, function_path + ".description");
+    }
+    parsed.parameters_json = "{}";
+    if (const json* parameters = find_optional(function, "parameters")) {
+      parsed.parameters_json = as_object(*parameters, function_path + ".parameters").dump();
+    }
+    tools.push_back(std::move(parsed));
+  }
+  return tools;
+}
+
+ToolChoice read_tool_choice(const json& body, const std::vector<ToolFunction>& tools) {
+  ToolChoice choice;
+  const json* value = find_optional(body, "tool_choice");
+  if (value == nullptr) return choice;
+  if (value->is_string()) {
+    const std::string mode = value->get<std::string>();
+    if (mode == "auto") {
+      choice.kind = ToolChoiceKind::auto_choice;
+    } else if (mode == "none") {
+      choice.kind = ToolChoiceKind::none;
+    } else if (mode == "required") {
+      choice.kind = ToolChoiceKind::required;
+      if (tools.empty()) {
+        reject("tool_choice 'required' needs at least one tool in 'tools'", "tool_choice",
+               "invalid_value");
+      }
+    } else {
+      reject("Invalid 'tool_choice': '" + mode +
+                 "' is not one of 'none', 'auto', 'required' or an object naming a function",
+             "tool_choice", "invalid_value");
+    }
+    return choice;
+  }
+  if (!value->is_object()) reject_type(*value, "a string or an object", "tool_choice");
+  const std::string type =
+      as_string(require(*value, "type", "tool_choice.type"), "tool_choice.type");
+  if (type != "function") {
+    reject("Invalid 'tool_choice.type': only 'function' is supported", "tool_choice.type",
+           "invalid_value");
+  }
+  const json& function =
+      as_object(require(*value, "function", "tool_choice.function"), "tool_choice.function");
+  choice.kind = ToolChoiceKind::named;
+  choice.function_name = as_string(require(function, "name", "tool_choice.function.name"),
+                                   "tool_choice.function.name");
+  bool declared = false;
+  for (const ToolFunction& tool : tools) declared = declared || tool.name == choice.function_name;
+  if (!declared) {
+    reject("tool_choice names function '" + choice.function_name +
+               "', which is not declared in 'tools'",
+           "tool_choice.function.name", "invalid_value");
+  }
+  return choice;
+}
+
+// ---- per-endpoint bodies ----
+// Unknown top-level keys are ignored rather than rejected: OpenAI keeps adding fields, and
+// clients (SDKs, agents) send them before any local server knows them. That covers the fields
+// that mean nothing to a local server as well: metadata, store, service_tier, cache_prompt.
+
+ChatCompletionRequest read_chat_completion(const json& body) {
+  ChatCompletionRequest request;
+  read_model(body, request.model);
+
+  const json& messages = as_non_empty_array(require(body, "messages", "messages"), "messages");
+  request.messages.reserve(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    request.messages.push_back(read_message(messages[i], index_path("messages", i)));
+  }
+
+  read_generation(body, request.generation);
+  read_chat_logprobs(body, request.generation);
+  read_response_format(body, request.response_format);
+  request.tools = read_tools(body);
+  request.tool_choice = read_tool_choice(body, request.tools);
+  read_optional(body, "parallel_tool_calls", request.parallel_tool_calls);
+  if (const json* user = find_optional(body, "user")) request.user = as_string(*user, "user");
+  return request;
+}
+
+void read_prompt(const json& body, CompletionRequest& request) {
+  const json& prompt = require(body, "prompt", "prompt");
+  if (prompt.is_string()) {
+    request.prompts.push_back(prompt.get<std::string>());
+    return;
+  }
+  if (!prompt.is_array()) {
+    reject_type(prompt, "a string, an array of strings or an array of token arrays", "prompt");
+  }
+  if (prompt.empty()) reject("prompt must not be empty", "prompt", "empty_array");
+  // The first element decides the form; all elements must share it.
+  const json& first = prompt.front();
+  if (first.is_number_integer()) {
+    request.token_prompts.push_back(as_token_array(prompt, "prompt"));
+  } else if (first.is_string()) {
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      request.prompts.push_back(as_string(prompt[i], index_path("prompt", i)));
+    }
+  } else if (first.is_array()) {
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      request.token_prompts.push_back(as_token_array(prompt[i], index_path("prompt", i)));
+    }
+  } else {
+    reject_type(first, "a string, a token id or an array of token ids", "prompt[0]");
+  }
+}
+
+CompletionRequest read_completion(const json& body) {
+  CompletionRequest request;
+  read_model(body, request.model);
+  read_prompt(body, request);
+  read_generation(body, request.generation);
+  read_completion_logprobs(body, request.generation);
+  read_response_format(body, request.response_format);
+  read_optional(body, "echo", request.echo);
+  read_optional(body, "suffix", request.suffix);
+  require_single_choice(body, "best_of");
+  return request;
+}
+
+EmbeddingRequest read_embedding(const json& body) {
+  EmbeddingRequest request;
+  read_model(body, request.model);
+
+  const json& input = require(body, "input", "input");
+  const auto read_text = [&request](const json& value, const std::string& path) {
+    std::string text = as_string(value, path);
+    if (text.empty()) reject(path + " must not be an empty string", path, "invalid_value");
+    request.inputs.push_back(std::move(text));
+  };
+  if (input.is_string()) {
+    read_text(input, "input");
+  } else if (input.is_array()) {
+    if (input.empty()) reject("input must not be empty", "input", "empty_array");
+    const json& first = input.front();
+    if (first.is_number_integer()) {
+      request.token_inputs.push_back(as_token_array(input, "input"));
+    } else if (first.is_string()) {
+      for (size_t i = 0; i < input.size(); ++i) read_text(input[i], index_path("input", i));
+    } else if (first.is_array()) {
+      for (size_t i = 0; i < input.size(); ++i) {
+        request.token_inputs.push_back(as_token_array(input[i], index_path("input", i)));
+      }
+    } else {
+      reject_type(first, "a string, a token id or an array of token ids", "input[0]");
+    }
+  } else {
+    reject_type(input, "a string, an array of strings or an array of token arrays", "input");
+  }
+
+  if (const json* format = find_optional(body, "encoding_format")) {
+    const std::string name = as_string(*format, "encoding_format");
+    if (name == "float") {
+      request.encoding_format = EncodingFormat::float_array;
+    } else if (name == "base64") {
+      request.encoding_format = EncodingFormat::base64;
+    } else {
+      reject("Invalid 'encoding_format': expected 'float' or 'base64', but got '" + name + "'",
+             "encoding_format", "invalid_value");
+    }
+  }
+  if (const json* dimensions = find_optional(body, "dimensions")) {
+    request.dimensions =
+        as_int_in_range(*dimensions, 1, std::numeric_limits<int32_t>::max(), "dimensions");
+  }
+  if (const json* user = find_optional(body, "user")) as_string(*user, "user");
+  return request;
+}
+
+RerankRequest read_rerank(const json& body) {
+  RerankRequest request;
+  read_model(body, request.model);
+  request.query = as_string(require(body, "query", "query"), "query");
+  if (request.query.empty()) reject("query must not be empty", "query", "invalid_value");
+
+  const json& documents = as_non_empty_array(require(body, "documents", "documents"), "documents");
+  request.documents.reserve(documents.size());
+  for (size_t i = 0; i < documents.size(); ++i) {
+    const std::string path = index_path("documents", i);
+    const json& document = documents[i];
+    if (document.is_string()) {
+      request.documents.push_back(document.get<std::string>());
+    } else if (document.is_object()) {
+      // Cohere-style {"text": ...} documents.
+      request.documents.push_back(
+          as_string(require(document, "text", path + ".text"), path + ".text"));
+    } else {
+      reject_type(document, "a string or an object with 'text'", path);
+    }
+  }
+
+  if (const json* top_n = find_optional(body, "top_n")) {
+    request.top_n = as_int_in_range(*top_n, 1, std::numeric_limits<int32_t>::max(), "top_n");
+  }
+  read_optional(body, "return_documents", request.return_documents);
+  return request;
+}
+
+// Runs one endpoint's reader on a body, turning every failure into an ApiError value.
+template <class Request, class Reader>
+Expected<Request, ApiError> parse_with(std::string_view body, Reader read) {
+  try {
+    return read(parse_body(body));
+  } catch (const RequestRejected& rejected) {
+    return unexpected(rejected.error);
+  } catch (const json::exception& e) {
+    // The readers check each type before converting, so this is a missed case, still the
+    // client's input rather than a server fault.
+    return unexpected(invalid_request("Invalid request: " + without_exception_id(e.what())));
+  }
+}
+
+}  // namespace
+
+Expected<ChatCompletionRequest, ApiError> parse_chat_completion_request(std::string_view body) {
+  return parse_with<ChatCompletionRequest>(body, read_chat_completion);
+}
+
+Expected<CompletionRequest, ApiError> parse_completion_request(std::string_view body) {
+  return parse_with<CompletionRequest>(body, read_completion);
+}
+
+Expected<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view body) {
+  return parse_with<EmbeddingRequest>(body, read_embedding);
+}
+
+Expected<RerankRequest, ApiError> parse_rerank_request(std::string_view body) {
+  return parse_with<RerankRequest>(body, read_rerank);
+}
+
+}  // namespace hearth::api

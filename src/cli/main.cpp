@@ -1,0 +1,85 @@
+// `hearth`: one binary, several subcommands.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "worker/worker.hpp"
+
+namespace {
+
+void add_engine_options(CLI::App& command, hearth::engine::EngineOptions& engine) {
+  command.add_option("--context,-c", engine.context, "KV cache tokens, shared by the slots")
+      ->check(CLI::Range(16, 1 << 24));
+  command.add_option("--threads,-t", engine.threads, "CPU threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
+  command.add_option("--batch", engine.batch, "Most tokens per decode step")
+      ->check(CLI::Range(1, 1 << 20));
+  command.add_option("--micro-batch", engine.micro_batch, "Physical batch size")
+      ->check(CLI::Range(1, 1 << 20));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Hearth: a local-first AI gateway"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("--verbose,-v", verbose, "Log llama.cpp's own messages too");
+
+  hearth::worker::WorkerOptions worker;
+  auto* worker_command =
+      app.add_subcommand("worker", "Serve one GGUF model over an OpenAI-compatible HTTP API");
+  worker_command->add_option("--model,-m", worker.model_path, "GGUF file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  worker_command->add_option("--alias", worker.aliases, "Other names accepted in \"model\"");
+  worker_command->add_option("--listen", worker.listen, "HOST:PORT (port 0 picks a free one)");
+  worker_command->add_option("--socket", worker.socket_path, "Serve on a unix socket instead");
+  worker_command
+      ->add_option("--parallel", worker.engine.parallel, "Slots: requests decoded together")
+      ->check(CLI::Range(1, 256));
+  worker_command->add_option("--queue", worker.engine.max_queue,
+                             "Requests that may wait for a slot before 503");
+  worker_command->add_option("--max-body-bytes", worker.limits.max_body_bytes,
+                             "Largest request body accepted (413 beyond)");
+  worker_command->add_option("--io-threads", worker.io_threads, "HTTP threads")
+      ->check(CLI::Range(1, 64));
+  add_engine_options(*worker_command, worker.engine);
+
+  hearth::cli::RunOptions run;
+  auto* run_command = app.add_subcommand(
+      "run", "Answer a prompt on stdout, or chat interactively when no prompt is given");
+  run_command->add_option("--model,-m", run.model_path, "GGUF file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run_command->add_option("prompt", run.prompt, "The prompt (omit for an interactive chat)");
+  run_command->add_option("--max-tokens,-n", run.max_tokens, "Most tokens to generate");
+  run_command->add_option("--temperature", run.temperature, "Sampling temperature (0: greedy)");
+  run_command->add_option("--seed", run.seed, "Sampling seed");
+  add_engine_options(*run_command, run.engine);
+
+  auto* models_command = app.add_subcommand("models", "Look at model files");
+  models_command->require_subcommand(1);
+  std::string inspect_path;
+  bool inspect_json = false;
+  auto* inspect = models_command->add_subcommand("inspect", "Print a GGUF file's metadata");
+  inspect->add_option("file", inspect_path, "GGUF file")->required();
+  inspect->add_flag("--json", inspect_json, "Print JSON");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  if (*worker_command) {
+    worker.verbose = verbose;
+    return hearth::worker::run_worker(worker);
+  }
+  if (*run_command) {
+    run.verbose = verbose;
+    return hearth::cli::run_command(run);
+  }
+  if (*inspect) {
+    return hearth::cli::inspect_command(inspect_path, inspect_json);
+  }
+  return 0;
+}

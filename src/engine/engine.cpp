@@ -1,0 +1,642 @@
+#include "engine/engine.hpp"
+
+#include <common.h>
+#include <llama.h>
+#include <sampling.h>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "engine/text_stream.hpp"
+
+namespace hearth::engine {
+
+using Clock = std::chrono::steady_clock;
+
+void SamplerDeleter::operator()(common_sampler* sampler) const { common_sampler_free(sampler); }
+
+namespace {
+
+double milliseconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+api::ApiError service_unavailable(std::string message, int retry_after_seconds) {
+  api::ApiError error;
+  error.status = 503;
+  error.type = "server_error";
+  error.code = "service_unavailable";
+  error.message = std::move(message);
+  error.retry_after_seconds = retry_after_seconds;
+  return error;
+}
+
+api::ApiError internal_error(std::string message) {
+  api::ApiError error;
+  error.status = 500;
+  error.type = "server_error";
+  error.code = "internal_error";
+  error.message = std::move(message);
+  return error;
+}
+
+std::vector<uint8_t> bytes_of(const std::string& text) {
+  return std::vector<uint8_t>(text.begin(), text.end());
+}
+
+}  // namespace
+
+struct Engine::PoolingWork {
+  std::unique_ptr<PoolingJob> job;
+  std::vector<std::vector<float>> vectors;
+  std::size_t next_input = 0;  // the next input to hand to a slot
+  std::size_t remaining = 0;   // inputs not finished yet
+  int prompt_tokens = 0;
+  bool delivered = false;
+
+  void deliver(Expected<PoolingResult, api::ApiError>&& result) {
+    if (!delivered) {
+      delivered = true;
+      job->on_done(std::move(result));
+    }
+  }
+};
+
+struct Engine::Slot {
+  int id = 0;
+  std::vector<int32_t> cached;  // tokens whose keys and values sit in sequence `id`
+  uint64_t last_used = 0;
+  int batch_index = -1;  // where this slot's logits (or output) are in the current batch
+
+  // A generation in progress.
+  std::unique_ptr<GenerationJob> job;
+  std::size_t prompt_done = 0;
+  bool generating = false;
+  int32_t last_token = 0;
+  int completion_tokens = 0;
+  int cached_prompt_tokens = 0;
+  std::optional<TextStream> text;
+  Clock::time_point started;
+  Clock::time_point first_token_at;
+
+  // One input of a pooling job.
+  std::shared_ptr<PoolingWork> pooling;
+  std::size_t pooling_input = 0;
+
+  bool busy() const { return job != nullptr || pooling != nullptr; }
+};
+
+Engine::Engine(std::shared_ptr<Model> model, EngineOptions options)
+    : model_(std::move(model)), options_(options) {}
+
+Expected<std::unique_ptr<Engine>, std::string> Engine::create(std::shared_ptr<Model> model,
+                                                              EngineOptions options) {
+  if (options.parallel < 1 || options.parallel > 256) {
+    return unexpected(std::string("--parallel must be between 1 and 256"));
+  }
+  if (options.context < 16) {
+    return unexpected(std::string("--context must be at least 16 tokens"));
+  }
+  if (options.threads <= 0) {
+    options.threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  }
+  const bool pooling = model->task() != ModelTask::chat;
+  std::unique_ptr<Engine> engine(new Engine(std::move(model), options));
+  llama_context_params params = llama_context_default_params();
+  params.n_ctx = static_cast<uint32_t>(options.context);
+  params.n_batch = static_cast<uint32_t>(options.batch);
+  params.n_ubatch = static_cast<uint32_t>(std::min(options.micro_batch, options.batch));
+  params.n_seq_max = static_cast<uint32_t>(options.parallel);
+  params.n_threads = options.threads;
+  params.n_threads_batch = options.threads;
+  params.kv_unified = false;  // each slot owns context/parallel tokens, as llama-server does
+  params.no_perf = true;
+  if (pooling) {
+    // A non-causal encoder needs a whole input in one micro-batch.
+    params.embeddings = true;
+    params.n_ubatch = params.n_batch;
+  }
+  engine->context_ = llama_init_from_model(engine->model_->llama(), params);
+  if (engine->context_ == nullptr) {
+    return unexpected(std::string("llama.cpp could not create a context (") +
+                      std::to_string(options.context) + " tokens, " +
+                      std::to_string(options.parallel) + " slots): not enough memory?");
+  }
+  engine->options_.micro_batch = static_cast<int>(llama_n_ubatch(engine->context_));
+  engine->options_.batch = static_cast<int>(llama_n_batch(engine->context_));
+  engine->slot_context_ = static_cast<int>(llama_n_ctx_seq(engine->context_));
+  engine->batch_ = llama_batch_init(engine->options_.batch, 0, 1);
+  engine->batch_allocated_ = true;
+  engine->causal_ = !(llama_model_has_encoder(engine->model_->llama()) &&
+                      !llama_model_has_decoder(engine->model_->llama()));
+  for (int i = 0; i < options.parallel; ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->id = i;
+    engine->slots_.push_back(std::move(slot));
+  }
+  if (options.warm_up) {
+    // One throw-away decode so the first request does not pay for lazy allocations.
+    llama_token token = llama_vocab_bos(engine->model_->vocab());
+    if (token == LLAMA_TOKEN_NULL) {
+      token = 0;
+    }
+    llama_batch batch = llama_batch_get_one(&token, 1);
+    if (engine->causal_) {
+      llama_decode(engine->context_, batch);
+    } else {
+      llama_encode(engine->context_, batch);
+    }
+    if (auto* memory = llama_get_memory(engine->context_)) {
+      llama_memory_clear(memory, true);
+    }
+    llama_synchronize(engine->context_);
+  }
+  engine->thread_ = std::thread([raw = engine.get()]() { raw->run(); });
+  return engine;
+}
+
+Engine::~Engine() {
+  stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  if (batch_allocated_) {
+    llama_batch_free(batch_);
+  }
+  if (context_ != nullptr) {
+    llama_free(context_);
+  }
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wakeup_.notify_all();
+}
+
+Expected<std::monostate, api::ApiError> Engine::submit(std::unique_ptr<GenerationJob> job) {
+  assert(job && job->sampler && job->on_event && "a generation job needs a sampler and a sink");
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return unexpected(service_unavailable("The model is shutting down", 1));
+    }
+    if (waiting_generations_.size() + waiting_pooling_.size() >= options_.max_queue) {
+      stats_.jobs_rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+      return unexpected(service_unavailable(
+          "All " + std::to_string(options_.parallel) + " slots are busy and the queue of " +
+              std::to_string(options_.max_queue) + " requests is full; retry shortly",
+          1));
+    }
+    waiting_generations_.push_back(std::move(job));
+    stats_.queue_depth.store(
+        static_cast<int64_t>(waiting_generations_.size() + waiting_pooling_.size()));
+  }
+  wakeup_.notify_one();
+  return std::monostate{};
+}
+
+Expected<std::monostate, api::ApiError> Engine::submit(std::unique_ptr<PoolingJob> job) {
+  assert(job && job->on_done && "a pooling job needs a sink");
+  auto work = std::make_shared<PoolingWork>();
+  work->remaining = job->inputs.size();
+  work->vectors.resize(job->inputs.size());
+  work->job = std::move(job);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return unexpected(service_unavailable("The model is shutting down", 1));
+    }
+    if (waiting_generations_.size() + waiting_pooling_.size() >= options_.max_queue) {
+      stats_.jobs_rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+      return unexpected(service_unavailable(
+          "The request queue of " + std::to_string(options_.max_queue) + " is full; retry shortly",
+          1));
+    }
+    waiting_pooling_.push_back(std::move(work));
+    stats_.queue_depth.store(
+        static_cast<int64_t>(waiting_generations_.size() + waiting_pooling_.size()));
+  }
+  wakeup_.notify_one();
+  return std::monostate{};
+}
+
+void Engine::run() {
+  uint64_t use_counter = 0;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wakeup_.wait(lock, [&]() {
+        return stopping_ || !waiting_generations_.empty() || !waiting_pooling_.empty() ||
+               std::any_of(slots_.begin(), slots_.end(),
+                           [](const auto& slot) { return slot->busy(); });
+      });
+      if (stopping_) {
+        break;
+      }
+    }
+    drop_cancelled();
+    admit_waiting_jobs();
+    for (auto& slot : slots_) {
+      if (slot->busy()) {
+        slot->last_used = ++use_counter;
+      }
+    }
+    step();
+  }
+  fail_all(service_unavailable("The model was unloaded while the request was in progress", 1));
+}
+
+void Engine::admit_waiting_jobs() {
+  std::vector<std::pair<Slot*, std::unique_ptr<GenerationJob>>> started;
+  {
+    std::lock_guard lock(mutex_);
+    while (!waiting_generations_.empty()) {
+      auto& job = waiting_generations_.front();
+      // Prefer the free slot whose cache shares the longest prefix with this prompt; among
+      // equals the least recently used, so hot prefixes stay cached.
+      Slot* best = nullptr;
+      std::size_t best_common = 0;
+      for (auto& slot : slots_) {
+        if (slot->busy()) {
+          continue;
+        }
+        const auto mismatch = std::mismatch(slot->cached.begin(), slot->cached.end(),
+                                            job->prompt.begin(), job->prompt.end());
+        const auto common = static_cast<std::size_t>(mismatch.first - slot->cached.begin());
+        if (best == nullptr || common > best_common ||
+            (common == best_common && slot->last_used < best->last_used)) {
+          best = slot.get();
+          best_common = common;
+        }
+      }
+      if (best == nullptr) {
+        break;
+      }
+      best->job = std::move(job);  // reserve the slot before looking for the next one
+      waiting_generations_.pop_front();
+      started.emplace_back(best, nullptr);
+    }
+    while (!waiting_pooling_.empty()) {
+      auto free_slot = std::find_if(slots_.begin(), slots_.end(),
+                                    [](const auto& slot) { return !slot->busy(); });
+      if (free_slot == slots_.end()) {
+        break;
+      }
+      auto& work = waiting_pooling_.front();
+      (*free_slot)->pooling = work;
+      (*free_slot)->pooling_input = work->next_input++;
+      (*free_slot)->batch_index = -1;
+      if (work->next_input >= work->job->inputs.size()) {
+        waiting_pooling_.pop_front();
+      }
+    }
+    stats_.queue_depth.store(
+        static_cast<int64_t>(waiting_generations_.size() + waiting_pooling_.size()));
+  }
+  auto* memory = llama_get_memory(context_);
+  for (auto& [slot, unused] : started) {
+    auto& job = *slot->job;
+    auto mismatch = std::mismatch(slot->cached.begin(), slot->cached.end(), job.prompt.begin(),
+                                  job.prompt.end());
+    std::size_t keep = static_cast<std::size_t>(mismatch.first - slot->cached.begin());
+    if (keep >= job.prompt.size()) {
+      keep = job.prompt.size() - 1;  // the last prompt token must be decoded for its logits
+    }
+    if (memory != nullptr &&
+        !llama_memory_seq_rm(memory, slot->id, static_cast<llama_pos>(keep), -1)) {
+      // Some memories (recurrent state) cannot drop a tail: start the sequence afresh.
+      llama_memory_seq_rm(memory, slot->id, -1, -1);
+      keep = 0;
+    }
+    slot->cached.resize(keep);
+    slot->prompt_done = keep;
+    slot->cached_prompt_tokens = static_cast<int>(keep);
+    slot->generating = false;
+    slot->completion_tokens = 0;
+    slot->batch_index = -1;
+    slot->text.emplace(job.stop);
+    slot->started = Clock::now();
+    // The penalties look back over the prompt too, as llama-server's do.
+    for (const auto token : job.prompt) {
+      common_sampler_accept(job.sampler.get(), token, false);
+    }
+  }
+  stats_.busy_slots.store(
+      std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->busy(); }));
+}
+
+void Engine::drop_cancelled() {
+  std::vector<std::unique_ptr<GenerationJob>> cancelled_generations;
+  std::vector<std::shared_ptr<PoolingWork>> cancelled_pooling;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = waiting_generations_.begin(); it != waiting_generations_.end();) {
+      if ((*it)->cancellation.cancelled()) {
+        cancelled_generations.push_back(std::move(*it));
+        it = waiting_generations_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = waiting_pooling_.begin(); it != waiting_pooling_.end();) {
+      if ((*it)->job->cancellation.cancelled()) {
+        cancelled_pooling.push_back(*it);
+        it = waiting_pooling_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& job : cancelled_generations) {
+    GenerationEvent event;
+    event.done = true;
+    event.finish_reason = "cancelled";
+    stats_.jobs_cancelled.fetch_add(1, std::memory_order_relaxed);
+    job->on_event(std::move(event));
+  }
+  for (auto& work : cancelled_pooling) {
+    stats_.jobs_cancelled.fetch_add(1, std::memory_order_relaxed);
+    work->deliver(unexpected(service_unavailable("cancelled", 1)));
+  }
+  auto* memory = llama_get_memory(context_);
+  for (auto& slot : slots_) {
+    if (slot->job && slot->job->cancellation.cancelled()) {
+      finish_generation(*slot, "cancelled");
+    } else if (slot->pooling && slot->pooling->job->cancellation.cancelled()) {
+      slot->pooling->deliver(unexpected(service_unavailable("cancelled", 1)));
+      slot->pooling.reset();
+      if (memory != nullptr) {
+        llama_memory_seq_rm(memory, slot->id, -1, -1);
+      }
+      slot->cached.clear();
+    }
+  }
+}
+
+bool Engine::step() {
+  const int capacity = options_.batch;
+  llama_batch& batch = batch_;
+  batch.n_tokens = 0;
+  auto add = [&](int32_t token, llama_pos position, int sequence, bool output) {
+    const int i = batch.n_tokens++;
+    batch.token[i] = token;
+    batch.pos[i] = position;
+    batch.n_seq_id[i] = 1;
+    batch.seq_id[i][0] = sequence;
+    batch.logits[i] = output ? 1 : 0;
+    return i;
+  };
+  // Generating slots first: one token each keeps every stream moving while prompts are read.
+  for (auto& slot : slots_) {
+    slot->batch_index = -1;
+    if (slot->job && slot->generating && batch.n_tokens < capacity) {
+      slot->batch_index =
+          add(slot->last_token, static_cast<llama_pos>(slot->cached.size()), slot->id, true);
+      slot->cached.push_back(slot->last_token);
+    }
+  }
+  for (auto& slot : slots_) {
+    if (!slot->job || slot->generating) {
+      continue;
+    }
+    const auto& prompt = slot->job->prompt;
+    while (slot->prompt_done < prompt.size() && batch.n_tokens < capacity) {
+      const bool last = slot->prompt_done + 1 == prompt.size();
+      const int index =
+          add(prompt[slot->prompt_done], static_cast<llama_pos>(slot->prompt_done), slot->id, last);
+      slot->cached.push_back(prompt[slot->prompt_done]);
+      ++slot->prompt_done;
+      if (last) {
+        slot->batch_index = index;
+      }
+    }
+  }
+  std::vector<Slot*> pooled;
+  for (auto& slot : slots_) {
+    if (!slot->pooling) {
+      continue;
+    }
+    const auto& input = slot->pooling->job->inputs[slot->pooling_input];
+    if (batch.n_tokens + static_cast<int>(input.size()) > capacity) {
+      continue;  // whole inputs only; it goes in the next step
+    }
+    for (std::size_t i = 0; i < input.size(); ++i) {
+      add(input[i], static_cast<llama_pos>(i), slot->id, true);
+    }
+    pooled.push_back(slot.get());
+  }
+  if (batch.n_tokens == 0) {
+    return false;
+  }
+
+  const auto before = Clock::now();
+  const int status = causal_ ? llama_decode(context_, batch) : llama_encode(context_, batch);
+  stats_.decode_calls.fetch_add(1, std::memory_order_relaxed);
+  if (status != 0) {
+    fail_all(internal_error("llama_decode failed with status " + std::to_string(status) +
+                            " (the KV cache may be full)"));
+    return true;
+  }
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - before);
+  bool any_generating = false;
+  for (auto& slot : slots_) {
+    any_generating = any_generating || (slot->job && slot->generating);
+  }
+  (any_generating ? stats_.generation_microseconds : stats_.prompt_microseconds)
+      .fetch_add(static_cast<uint64_t>(elapsed.count()), std::memory_order_relaxed);
+
+  for (auto& slot : slots_) {
+    if (slot->job && slot->batch_index >= 0) {
+      sample_slot(*slot, slot->batch_index);
+    }
+  }
+
+  auto* memory = llama_get_memory(context_);
+  const bool rank = llama_pooling_type(context_) == LLAMA_POOLING_TYPE_RANK;
+  const int dimensions = rank ? static_cast<int>(llama_model_n_cls_out(model_->llama()))
+                              : llama_model_n_embd_out(model_->llama());
+  for (Slot* slot : pooled) {
+    auto work = std::move(slot->pooling);
+    const auto& input = work->job->inputs[slot->pooling_input];
+    const float* output = llama_get_embeddings_seq(context_, slot->id);
+    if (output == nullptr) {
+      work->deliver(unexpected(internal_error("the model produced no pooled output")));
+    } else {
+      std::vector<float> vector(output, output + std::max(1, dimensions));
+      if (work->job->normalise && !rank) {
+        double norm = 0.0;
+        for (float value : vector) {
+          norm += static_cast<double>(value) * value;
+        }
+        norm = std::sqrt(norm);
+        if (norm > 0.0) {
+          for (float& value : vector) {
+            value = static_cast<float>(value / norm);
+          }
+        }
+      }
+      work->vectors[slot->pooling_input] = std::move(vector);
+      work->prompt_tokens += static_cast<int>(input.size());
+    }
+    if (memory != nullptr) {
+      llama_memory_seq_rm(memory, slot->id, -1, -1);
+    }
+    slot->cached.clear();
+    stats_.prompt_tokens.fetch_add(input.size(), std::memory_order_relaxed);
+    if (--work->remaining == 0 && !work->delivered) {
+      stats_.jobs_completed.fetch_add(1, std::memory_order_relaxed);
+      PoolingResult result;
+      result.vectors = std::move(work->vectors);
+      result.prompt_tokens = work->prompt_tokens;
+      work->deliver(std::move(result));
+    }
+  }
+  stats_.busy_slots.store(
+      std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->busy(); }));
+  return true;
+}
+
+void Engine::sample_slot(Slot& slot, int batch_index) {
+  auto& job = *slot.job;
+  if (!slot.generating) {
+    slot.generating = true;
+    slot.first_token_at = Clock::now();
+    const auto evaluated = job.prompt.size() - static_cast<std::size_t>(slot.cached_prompt_tokens);
+    stats_.prompt_tokens.fetch_add(evaluated, std::memory_order_relaxed);
+    stats_.cached_prompt_tokens.fetch_add(static_cast<uint64_t>(slot.cached_prompt_tokens),
+                                          std::memory_order_relaxed);
+  }
+  const llama_token token = common_sampler_sample(job.sampler.get(), context_, batch_index);
+  GenerationEvent event;
+  if (job.top_logprobs >= 0) {
+    const float* logits = llama_get_logits_ith(context_, batch_index);
+    const int vocabulary = model_->vocabulary_size();
+    const float max_logit = *std::max_element(logits, logits + vocabulary);
+    double sum = 0.0;
+    for (int i = 0; i < vocabulary; ++i) {
+      sum += std::exp(static_cast<double>(logits[i] - max_logit));
+    }
+    const double log_sum = std::log(sum) + max_logit;
+    api::TokenLogprob logprob;
+    logprob.token = model_->token_piece(token, true);
+    logprob.bytes = bytes_of(logprob.token);
+    logprob.logprob = static_cast<float>(logits[token] - log_sum);
+    if (job.top_logprobs > 0) {
+      std::vector<int> order(static_cast<std::size_t>(vocabulary));
+      std::iota(order.begin(), order.end(), 0);
+      const int best = std::min(job.top_logprobs, vocabulary);
+      std::partial_sort(order.begin(), order.begin() + best, order.end(),
+                        [&](int a, int b) { return logits[a] > logits[b]; });
+      for (int i = 0; i < best; ++i) {
+        api::TopLogprob top;
+        top.token = model_->token_piece(order[static_cast<std::size_t>(i)], true);
+        top.bytes = bytes_of(top.token);
+        top.logprob = static_cast<float>(logits[order[static_cast<std::size_t>(i)]] - log_sum);
+        logprob.top_logprobs.push_back(std::move(top));
+      }
+    }
+    event.logprobs.push_back(std::move(logprob));
+  }
+  common_sampler_accept(job.sampler.get(), token, true);
+  ++slot.completion_tokens;
+  stats_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
+  slot.last_token = token;
+
+  if (!job.ignore_eos && model_->is_end_of_generation(token)) {
+    if (!event.logprobs.empty()) {
+      job.on_event(std::move(event));
+    }
+    finish_generation(slot, "stop");
+    return;
+  }
+  const bool render_special =
+      std::find(job.special_tokens_to_render.begin(), job.special_tokens_to_render.end(), token) !=
+      job.special_tokens_to_render.end();
+  auto update = slot.text->append(model_->token_piece(token, render_special));
+  event.text = std::move(update.text);
+  if (!event.text.empty() || !event.logprobs.empty()) {
+    job.on_event(std::move(event));
+  }
+  if (update.stopped) {
+    finish_generation(slot, "stop");
+  } else if (job.max_tokens >= 0 && slot.completion_tokens >= job.max_tokens) {
+    finish_generation(slot, "length");
+  } else if (static_cast<int>(slot.cached.size()) + 1 >= slot_context_) {
+    finish_generation(slot, "length");
+  }
+}
+
+void Engine::finish_generation(Slot& slot, std::string finish_reason,
+                               std::optional<api::ApiError> error) {
+  auto job = std::move(slot.job);
+  const auto now = Clock::now();
+  GenerationEvent event;
+  if (slot.text && (finish_reason == "stop" || finish_reason == "length")) {
+    event.text = slot.text->finish();  // no stop string can follow now: release what was held
+  }
+  event.done = true;
+  event.finish_reason = std::move(finish_reason);
+  event.error = std::move(error);
+  event.prompt_tokens = static_cast<int>(job->prompt.size());
+  event.cached_prompt_tokens = slot.cached_prompt_tokens;
+  event.completion_tokens = slot.completion_tokens;
+  if (slot.generating) {
+    event.prompt_ms = milliseconds_between(slot.started, slot.first_token_at);
+    event.generation_ms = milliseconds_between(slot.first_token_at, now);
+  } else {
+    event.prompt_ms = milliseconds_between(slot.started, now);
+  }
+  if (event.finish_reason == "cancelled") {
+    stats_.jobs_cancelled.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    stats_.jobs_completed.fetch_add(1, std::memory_order_relaxed);
+  }
+  slot.generating = false;
+  slot.text.reset();
+  slot.batch_index = -1;
+  // A prompt cut short leaves part of it in the cache; `cached` already says exactly what.
+  job->on_event(std::move(event));
+}
+
+void Engine::fail_all(const api::ApiError& error) {
+  std::deque<std::unique_ptr<GenerationJob>> generations;
+  std::deque<std::shared_ptr<PoolingWork>> pooling;
+  {
+    std::lock_guard lock(mutex_);
+    generations.swap(waiting_generations_);
+    pooling.swap(waiting_pooling_);
+  }
+  for (auto& slot : slots_) {
+    if (slot->job) {
+      finish_generation(*slot, "error", error);
+    }
+    if (slot->pooling) {
+      slot->pooling->deliver(unexpected(error));
+      slot->pooling.reset();
+    }
+  }
+  if (auto* memory = llama_get_memory(context_)) {
+    llama_memory_clear(memory, true);
+  }
+  for (auto& slot : slots_) {
+    slot->cached.clear();
+  }
+  for (auto& job : generations) {
+    GenerationEvent event;
+    event.done = true;
+    event.finish_reason = "error";
+    event.error = error;
+    job->on_event(std::move(event));
+  }
+  for (auto& work : pooling) {
+    work->deliver(unexpected(error));
+  }
+}
+
+}  // namespace hearth::engine

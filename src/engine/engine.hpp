@@ -1,0 +1,152 @@
+// The inference loop: one thread owns the llama context and serves every request through
+// `parallel` slots (llama.cpp sequences) decoded together in each llama_decode step (continuous
+// batching). Requests wait in a bounded queue for a free slot; a new request joins between steps.
+// Each slot keeps the tokens in its KV cache, so a prompt that shares a prefix skips that part.
+#pragma once
+
+#include <llama.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/types.hpp"
+#include "common/cancellation.hpp"
+#include "common/expected.hpp"
+#include "engine/model.hpp"
+
+struct common_sampler;
+
+namespace hearth::engine {
+
+struct EngineOptions {
+  int context = 4096;  // total KV cache tokens, shared out equally between slots
+  int parallel = 4;
+  int threads = 0;  // 0: all cores
+  int batch = 2048;
+  int micro_batch = 512;
+  std::size_t max_queue = 64;
+  bool warm_up = true;
+};
+
+struct SamplerDeleter {
+  void operator()(common_sampler* sampler) const;
+};
+using SamplerPtr = std::unique_ptr<common_sampler, SamplerDeleter>;
+
+// What the loop reports for a generation, on the loop's thread. `text` is safe to forward (whole
+// UTF-8 characters, stop strings withheld). Exactly one final event (`done`) ends each job.
+struct GenerationEvent {
+  std::string text;
+  std::vector<api::TokenLogprob> logprobs;
+  bool done = false;
+  std::string finish_reason;  // stop, length, cancelled, error
+  std::optional<api::ApiError> error;
+  int prompt_tokens = 0;
+  int cached_prompt_tokens = 0;
+  int completion_tokens = 0;
+  double prompt_ms = 0.0;
+  double generation_ms = 0.0;
+};
+
+struct GenerationJob {
+  std::vector<int32_t> prompt;
+  SamplerPtr sampler;
+  int max_tokens = -1;  // -1: until the slot's context is full
+  std::vector<std::string> stop;
+  int top_logprobs = -1;  // -1: no logprobs; 0..20: logprob of the chosen token plus N best
+  bool ignore_eos = false;
+  std::vector<int32_t> special_tokens_to_render;  // e.g. <tool_call> for tool-call parsing
+  CancellationToken cancellation;
+  std::function<void(GenerationEvent&&)> on_event;
+};
+
+// Embeddings (pooled vectors) or rerank scores (a single value per input).
+struct PoolingResult {
+  std::vector<std::vector<float>> vectors;
+  int prompt_tokens = 0;
+};
+
+struct PoolingJob {
+  std::vector<std::vector<int32_t>> inputs;
+  bool normalise = true;  // Euclidean, as OpenAI's embeddings are
+  CancellationToken cancellation;
+  std::function<void(Expected<PoolingResult, api::ApiError>&&)> on_done;
+};
+
+struct EngineStats {
+  std::atomic<uint64_t> prompt_tokens{0};
+  std::atomic<uint64_t> cached_prompt_tokens{0};
+  std::atomic<uint64_t> generated_tokens{0};
+  std::atomic<uint64_t> prompt_microseconds{0};
+  std::atomic<uint64_t> generation_microseconds{0};
+  std::atomic<uint64_t> decode_calls{0};
+  std::atomic<uint64_t> jobs_completed{0};
+  std::atomic<uint64_t> jobs_cancelled{0};
+  std::atomic<uint64_t> jobs_rejected_queue_full{0};
+  std::atomic<int64_t> queue_depth{0};
+  std::atomic<int64_t> busy_slots{0};
+};
+
+class Engine {
+ public:
+  static Expected<std::unique_ptr<Engine>, std::string> create(std::shared_ptr<Model> model,
+                                                               EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a job. Fails with 503 (and Retry-After) when the queue is full or the engine stops.
+  Expected<std::monostate, api::ApiError> submit(std::unique_ptr<GenerationJob> job);
+  Expected<std::monostate, api::ApiError> submit(std::unique_ptr<PoolingJob> job);
+
+  void stop();
+
+  const Model& model() const { return *model_; }
+  std::shared_ptr<Model> shared_model() const { return model_; }
+  int slot_context() const { return slot_context_; }  // the longest prompt + output one slot holds
+  int parallel() const { return options_.parallel; }
+  int micro_batch() const { return options_.micro_batch; }
+  const EngineStats& stats() const { return stats_; }
+
+ private:
+  struct Slot;
+  struct PoolingWork;
+
+  Engine(std::shared_ptr<Model> model, EngineOptions options);
+  void run();
+  void admit_waiting_jobs();
+  void drop_cancelled();
+  bool step();
+  void finish_generation(Slot& slot, std::string finish_reason,
+                         std::optional<api::ApiError> error = std::nullopt);
+  void sample_slot(Slot& slot, int batch_index);
+  void fail_all(const api::ApiError& error);
+
+  std::shared_ptr<Model> model_;
+  EngineOptions options_;
+  llama_context* context_ = nullptr;
+  llama_batch batch_{};  // reused every step: allocating one costs a malloc per token position
+  bool batch_allocated_ = false;
+  int slot_context_ = 0;
+  bool causal_ = true;
+  std::vector<std::unique_ptr<Slot>> slots_;
+
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  std::deque<std::unique_ptr<GenerationJob>> waiting_generations_;
+  std::deque<std::shared_ptr<PoolingWork>> waiting_pooling_;
+  bool stopping_ = false;
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace hearth::engine

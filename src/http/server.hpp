@@ -1,0 +1,110 @@
+// Asynchronous HTTP/1.1 server on Boost.Asio/Beast with C++20 coroutines, shared by the worker and
+// the gateway. Keep-alive and pipelining-safe: each connection has one reader that parses requests
+// ahead (bounded) and one responder that answers them strictly in order. A peer that goes away
+// cancels the request in flight through its CancellationToken, so the engine frees the slot at
+// once.
+#pragma once
+
+// Asio needs <utility> before its own headers with GCC 12 coroutines.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/cancellation.hpp"
+#include "common/expected.hpp"
+
+namespace hearth::http {
+
+namespace net = boost::asio;
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;
+  std::string target;  // path plus query, as sent
+  std::string path;
+  std::string query;
+  Headers headers;  // names in lower case
+  std::string body;
+  bool keep_alive = true;
+
+  // The first value of a header (name in any case), or an empty view.
+  std::string_view header(std::string_view name) const;
+};
+
+using hearth::CancellationToken;
+
+// How a handler answers. Exactly one of send() or begin_stream()..end_stream() per request.
+// Every call returns false once the peer is gone; the handler should then stop.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  virtual net::awaitable<bool> send(int status, std::string_view content_type, std::string body,
+                                    const Headers& extra_headers = {}) = 0;
+  virtual net::awaitable<bool> begin_stream(int status, std::string_view content_type,
+                                            const Headers& extra_headers = {}) = 0;
+  virtual net::awaitable<bool> write_chunk(std::string_view data) = 0;
+  virtual net::awaitable<bool> end_stream() = 0;
+  virtual bool responded() const = 0;
+  // A copy sharing the request's state: cancelling it cancels the request.
+  virtual CancellationToken cancellation() const = 0;
+};
+
+using Handler = std::function<net::awaitable<void>(const Request&, ResponseWriter&)>;
+
+struct ServerLimits {
+  std::size_t max_body_bytes = 8 * 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 1024;
+  std::size_t max_pipelined_requests = 16;
+  std::chrono::milliseconds header_timeout{10'000};  // from connect or idle to a full header
+  std::chrono::milliseconds body_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{75'000};  // keep-alive wait between requests
+  std::chrono::milliseconds write_timeout{60'000};
+};
+
+// Builds the error responses that the HTTP layer itself sends (bad request, oversize body...);
+// the gateway and the worker plug in the OpenAI error shape here.
+using ErrorBodyFormatter =
+    std::function<std::string(int status, std::string_view message, std::string_view code)>;
+
+struct ServerStats {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> protocol_errors{0};
+};
+
+class Server {
+ public:
+  Server(net::io_context& io_context, ServerLimits limits, Handler handler,
+         ErrorBodyFormatter error_body);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Port 0 picks a free port; the bound port is returned.
+  Expected<unsigned short, std::string> listen_tcp(const std::string& host, unsigned short port);
+  // Binds a unix socket (replacing a stale file) with mode 0600.
+  Expected<std::monostate, std::string> listen_unix(const std::string& path);
+
+  // Stops accepting and cancels every request in flight.
+  void stop();
+  const ServerStats& stats() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace hearth::http

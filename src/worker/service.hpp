@@ -1,0 +1,54 @@
+// The worker's routes: HTTP requests in, engine jobs out, OpenAI responses back.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "http/server.hpp"
+#include "worker/worker_metrics.hpp"
+
+namespace hearth::worker {
+
+enum class ModelState { loading, ready, failed };
+
+class WorkerService {
+ public:
+  WorkerService(std::string model_name, std::vector<std::string> aliases);
+
+  // Called once loading has ended, from the loading thread.
+  void set_engine(std::unique_ptr<engine::Engine> engine);
+  void set_failed(std::string message);
+  void shutdown();
+
+  http::net::awaitable<void> handle(const http::Request& request, http::ResponseWriter& writer);
+
+  WorkerMetrics& metrics() { return metrics_; }
+
+ private:
+  using Writer = http::ResponseWriter;
+  http::net::awaitable<void> chat_completions(const http::Request& request, Writer& writer);
+  http::net::awaitable<void> completions(const http::Request& request, Writer& writer);
+  http::net::awaitable<void> embeddings(const http::Request& request, Writer& writer);
+  http::net::awaitable<void> rerank(const http::Request& request, Writer& writer);
+  http::net::awaitable<void> models(Writer& writer);
+  http::net::awaitable<void> health(Writer& writer);
+  http::net::awaitable<void> send_error(Writer& writer, const api::ApiError& error);
+
+  // The engine when ready, or the error to answer with.
+  Expected<std::shared_ptr<engine::Engine>, api::ApiError> ready_engine();
+  bool accepts_model_name(const std::string& requested) const;
+
+  std::string model_name_;
+  std::vector<std::string> aliases_;
+  std::mutex mutex_;
+  ModelState state_ = ModelState::loading;
+  std::string failure_;
+  std::shared_ptr<engine::Engine> engine_;
+  WorkerMetrics metrics_;
+};
+
+}  // namespace hearth::worker

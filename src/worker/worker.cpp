@@ -1,0 +1,128 @@
+#include "worker/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "api/serialize.hpp"
+#include "worker/service.hpp"
+
+namespace hearth::worker {
+
+namespace {
+
+Expected<std::pair<std::string, unsigned short>, std::string> split_host_port(
+    const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return unexpected("--listen wants HOST:PORT, got '" + listen + "'");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    const int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) {
+      throw std::out_of_range("port");
+    }
+    return std::make_pair(host, static_cast<unsigned short>(port));
+  } catch (const std::exception&) {
+    return unexpected("--listen has an invalid port in '" + listen + "'");
+  }
+}
+
+}  // namespace
+
+int run_worker(const WorkerOptions& options) {
+  engine::configure_llama_logging(options.verbose);
+  const std::string model_name = std::filesystem::path(options.model_path).stem().string();
+  WorkerService service(model_name, options.aliases);
+
+  http::net::io_context io_context;
+  http::Server server(
+      io_context, options.limits,
+      [&service](const http::Request& request, http::ResponseWriter& writer) {
+        return service.handle(request, writer);
+      },
+      [](int status, std::string_view message, std::string_view code) {
+        api::ApiError error;
+        error.status = status;
+        error.message = std::string(message);
+        error.code = std::string(code);
+        error.type = status >= 500 ? "server_error" : "invalid_request_error";
+        return api::to_json(error);
+      });
+
+  if (!options.socket_path.empty()) {
+    auto listening = server.listen_unix(options.socket_path);
+    if (!listening) {
+      spdlog::error("{}", listening.error());
+      return 1;
+    }
+    spdlog::info("worker listening on unix socket {}", options.socket_path);
+  } else {
+    auto address = split_host_port(options.listen);
+    if (!address) {
+      spdlog::error("{}", address.error());
+      return 2;
+    }
+    auto port = server.listen_tcp(address->first, address->second);
+    if (!port) {
+      spdlog::error("{}", port.error());
+      return 1;
+    }
+    // Tests and the gateway read this line to learn an ephemeral port.
+    spdlog::info("worker listening on http://{}:{}", address->first, port.value());
+  }
+
+  http::net::signal_set signals(io_context, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (!error) {
+      spdlog::info("worker stopping on signal {}", signal_number);
+      server.stop();
+      service.shutdown();
+      io_context.stop();
+    }
+  });
+
+  // Load in the background so /health can say "loading" meanwhile.
+  std::thread loader([&]() {
+    const auto started = std::chrono::steady_clock::now();
+    auto model = engine::Model::load(options.model_path);
+    if (!model) {
+      spdlog::error("model load failed: {}", model.error());
+      service.set_failed(model.error());
+      return;
+    }
+    auto engine = engine::Engine::create(model.value(), options.engine);
+    if (!engine) {
+      spdlog::error("engine start failed: {}", engine.error());
+      service.set_failed(engine.error());
+      return;
+    }
+    const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+    spdlog::info("model {} ready in {:.2f}s: {}, {} slots of {} tokens", model_name,
+                 elapsed.count(), model.value()->info().description, engine.value()->parallel(),
+                 engine.value()->slot_context());
+    service.set_engine(std::move(engine.value()));
+  });
+
+  std::vector<std::thread> io_threads;
+  for (int i = 1; i < std::max(1, options.io_threads); ++i) {
+    io_threads.emplace_back([&io_context]() { io_context.run(); });
+  }
+  io_context.run();
+  for (auto& thread : io_threads) {
+    thread.join();
+  }
+  loader.join();
+  service.shutdown();
+  return 0;
+}
+
+}  // namespace hearth::worker
