@@ -90,8 +90,33 @@ function(hearth_gtest name)
     if(variant STREQUAL "-asan")
       list(APPEND labels asan)
     endif()
+    set_property(GLOBAL APPEND PROPERTY HEARTH_TEST_TARGETS ${target})
     add_test(NAME ${target} COMMAND ${target})
     set_tests_properties(${target} PROPERTIES LABELS "${labels}"
       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  endforeach()
+endfunction()
+
+# hearth_python_test(NAME SCRIPT [LABELS ...] [TIMEOUT s]): an integration test in Python
+# (standard library only) run once against `hearth` and once against `hearth-asan`. It finds the
+# binaries, fixtures and llama.cpp reference tools through environment variables.
+function(hearth_python_test name script)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  foreach(variant_name IN LISTS HEARTH_VARIANTS)
+    _hearth_suffix(variant ${variant_name})
+    set(labels integration ${ARG_LABELS})
+    if(variant STREQUAL "-asan")
+      list(APPEND labels asan)
+    endif()
+    add_test(NAME ${name}${variant}
+      COMMAND ${Python3_EXECUTABLE} -u ${script}
+      WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(${name}${variant} PROPERTIES
+      LABELS "${labels}"
+      TIMEOUT ${ARG_TIMEOUT}
+      ENVIRONMENT "HEARTH_BIN=${CMAKE_BINARY_DIR}/bin/hearth${variant};HEARTH_FIXTURES_DIR=${CMAKE_BINARY_DIR}/fixtures;LLAMA_BIN_DIR=${CMAKE_BINARY_DIR}/bin;HEARTH_STORIES_MODEL=${HEARTH_STORIES_MODEL};HEARTH_SANITIZED=$<IF:$<STREQUAL:${variant},-asan>,1,0>;ASAN_OPTIONS=detect_leaks=0:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
 endfunction()

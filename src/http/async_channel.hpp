@@ -1,6 +1,11 @@
 // Hands values from any thread (the inference loop) to a coroutine on an Asio executor.
 #pragma once
 
+// Asio needs <utility> before its own headers with GCC 12 coroutines.
+// clang-format off
+#include <utility>
+// clang-format on
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -8,7 +13,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 namespace hearth::http {

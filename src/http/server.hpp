@@ -6,6 +6,10 @@
 #pragma once
 
 // Asio needs <utility> before its own headers with GCC 12 coroutines.
+// clang-format off
+#include <utility>
+// clang-format on
+
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,7 +20,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "common/cancellation.hpp"

@@ -122,6 +122,16 @@ Expected<std::shared_ptr<engine::Engine>, api::ApiError> WorkerService::ready_en
   return unexpected(std::move(error));
 }
 
+api::ApiError WorkerService::model_not_found(const std::string& requested) const {
+  api::ApiError error;
+  error.status = 404;
+  error.message =
+      "The model '" + requested + "' does not exist here; this worker serves '" + model_name_ + "'";
+  error.param = "model";
+  error.code = "model_not_found";
+  return error;
+}
+
 bool WorkerService::accepts_model_name(const std::string& requested) const {
   if (requested.empty() || requested == model_name_) {
     return true;
@@ -235,12 +245,7 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
   }
   auto& chat = parsed.value();
   if (!accepts_model_name(chat.model)) {
-    co_return co_await send_error(writer,
-                                  api::invalid_request("The model '" + chat.model +
-                                                           "' does not exist here; this "
-                                                           "worker serves '" +
-                                                           model_name_ + "'",
-                                                       "model", std::string("model_not_found")));
+    co_return co_await send_error(writer, model_not_found(chat.model));
   }
   auto engine = ready_engine();
   if (!engine) {
@@ -399,11 +404,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
   }
   auto& completion_request = parsed.value();
   if (!accepts_model_name(completion_request.model)) {
-    co_return co_await send_error(
-        writer,
-        api::invalid_request("The model '" + completion_request.model +
-                                 "' does not exist here; this worker serves '" + model_name_ + "'",
-                             "model", std::string("model_not_found")));
+    co_return co_await send_error(writer, model_not_found(completion_request.model));
   }
   if (!completion_request.suffix.empty()) {
     co_return co_await send_error(
@@ -577,12 +578,7 @@ net::awaitable<void> WorkerService::embeddings(const http::Request& request, Wri
     co_return co_await send_error(writer, parsed.error());
   }
   if (!accepts_model_name(parsed->model)) {
-    co_return co_await send_error(writer,
-                                  api::invalid_request("The model '" + parsed->model +
-                                                           "' does not exist here; "
-                                                           "this worker serves '" +
-                                                           model_name_ + "'",
-                                                       "model", std::string("model_not_found")));
+    co_return co_await send_error(writer, model_not_found(parsed->model));
   }
   auto engine = ready_engine();
   if (!engine) {
@@ -628,12 +624,7 @@ net::awaitable<void> WorkerService::rerank(const http::Request& request, Writer&
     co_return co_await send_error(writer, parsed.error());
   }
   if (!accepts_model_name(parsed->model)) {
-    co_return co_await send_error(writer,
-                                  api::invalid_request("The model '" + parsed->model +
-                                                           "' does not exist here; "
-                                                           "this worker serves '" +
-                                                           model_name_ + "'",
-                                                       "model", std::string("model_not_found")));
+    co_return co_await send_error(writer, model_not_found(parsed->model));
   }
   auto engine = ready_engine();
   if (!engine) {

@@ -41,6 +41,7 @@ class WorkerService {
   // The engine when ready, or the error to answer with.
   Expected<std::shared_ptr<engine::Engine>, api::ApiError> ready_engine();
   bool accepts_model_name(const std::string& requested) const;
+  api::ApiError model_not_found(const std::string& requested) const;
 
   std::string model_name_;
   std::vector<std::string> aliases_;
