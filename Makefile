@@ -4,7 +4,9 @@ JOBS ?= $(shell nproc)
 GGML_NATIVE ?= ON
 MODELS_DIR ?= $(if $(wildcard ../shared/models),../shared/models,)
 LISTEN ?= 127.0.0.1:8080
-HEARTH_WERROR ?= $(if $(CI),ON,ON)
+HEARTH_WERROR ?= ON
+# Relative paths in ccache keys let a fresh clone reuse the cache of another checkout.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all bootstrap configure build fixtures test test-fast serve bench format clean
 

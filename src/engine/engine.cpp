@@ -171,6 +171,14 @@ Engine::~Engine() {
   }
 }
 
+int Engine::max_pooling_input() const {
+  int limit = std::min(slot_context_, options_.micro_batch);
+  if (model_->info().context_length > 0) {
+    limit = std::min<int>(limit, static_cast<int>(model_->info().context_length));
+  }
+  return limit;
+}
+
 void Engine::stop() {
   {
     std::lock_guard lock(mutex_);

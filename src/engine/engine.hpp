@@ -115,6 +115,9 @@ class Engine {
   int slot_context() const { return slot_context_; }  // the longest prompt + output one slot holds
   int parallel() const { return options_.parallel; }
   int micro_batch() const { return options_.micro_batch; }
+  // The longest embedding or rerank input: it must fit one micro-batch, one slot, and the
+  // trained context (an encoder's learned positions end there).
+  int max_pooling_input() const;
   const EngineStats& stats() const { return stats_; }
 
  private:

@@ -584,9 +584,8 @@ net::awaitable<void> WorkerService::embeddings(const http::Request& request, Wri
   if (!engine) {
     co_return co_await send_error(writer, engine.error());
   }
-  auto inputs = engine::prepare_embedding_inputs(
-      engine.value()->model(), parsed.value(),
-      std::min(engine.value()->slot_context(), engine.value()->micro_batch()));
+  auto inputs = engine::prepare_embedding_inputs(engine.value()->model(), parsed.value(),
+                                                 engine.value()->max_pooling_input());
   if (!inputs) {
     co_return co_await send_error(writer, inputs.error());
   }
@@ -630,9 +629,8 @@ net::awaitable<void> WorkerService::rerank(const http::Request& request, Writer&
   if (!engine) {
     co_return co_await send_error(writer, engine.error());
   }
-  auto inputs = engine::prepare_rerank_inputs(
-      engine.value()->model(), parsed.value(),
-      std::min(engine.value()->slot_context(), engine.value()->micro_batch()));
+  auto inputs = engine::prepare_rerank_inputs(engine.value()->model(), parsed.value(),
+                                              engine.value()->max_pooling_input());
   if (!inputs) {
     co_return co_await send_error(writer, inputs.error());
   }

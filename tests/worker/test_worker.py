@@ -74,6 +74,12 @@ def setUpModule():
     if absent:
         raise RuntimeError("missing files (build the `test-deps` target first): %s"
                            % ", ".join(absent))
+    # The long-request probe needs ~85 s of wall time; it runs in the background meanwhile.
+    LONG_REQUESTS.start()
+
+
+def tearDownModule():
+    LONG_REQUESTS.stop()
 
 
 def model_name(path):
@@ -400,6 +406,104 @@ def wait_for_metric(port, name, predicate, timeout):
             return value
         time.sleep(0.05)
     raise AssertionError("metric %s never satisfied the condition (last value %r)" % (name, value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests that outlive the server's 75 s keep-alive idle timeout
+# ---------------------------------------------------------------------------------------------
+
+
+class LongRequestProbe:
+    """Two requests kept running for HOLD_S seconds on a worker of their own: one streaming, one
+    not. Started by setUpModule so its wall time overlaps the other tests; LongRequestTest reads
+    the outcome. Each outcome is "alive" (still going at HOLD_S: good), "finished" (the model
+    filled the context first: inconclusive) or a description of what went wrong."""
+
+    HOLD_S = 85  # the worker's keep-alive idle timeout is 75 s, and it is not scaled by ASan
+
+    def __init__(self):
+        self.worker = None
+        self.port = None
+        self.error = None
+        self.outcomes = {}
+        self.threads = []
+        self.started = None
+
+    def start(self):
+        try:
+            # Big slots, so that greedy generation cannot fill them within HOLD_S.
+            self.worker, self.port = start_worker(STORIES, "--parallel", "2", "--context",
+                                                  "131072")
+        except BaseException as error:  # reported by the test
+            self.error = error
+            return
+        self.started = time.monotonic()
+        for label, stream in (("streaming", True), ("non-streaming", False)):
+            thread = threading.Thread(target=self._run, args=(label, stream), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _run(self, label, stream):
+        body = {"model": model_name(STORIES), "prompt": "Once upon a time", "temperature": 0,
+                "max_tokens": 1000000, "ignore_eos": True, "stream": stream}
+        received = b""
+        try:
+            with socket.create_connection((HOST, self.port), timeout=30) as sock:
+                sock.sendall(raw_post("/v1/completions", body))
+                while True:
+                    left = self.HOLD_S - (time.monotonic() - self.started)
+                    if left <= 0:
+                        self.outcomes[label] = "alive"
+                        return
+                    sock.settimeout(left)
+                    try:
+                        chunk = sock.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if chunk:
+                        received = (received + chunk)[-4096:]
+                        continue
+                    elapsed = time.monotonic() - self.started
+                    if b"data: [DONE]" in received or (not stream and b'"finish_reason"' in
+                                                       received):
+                        self.outcomes[label] = "finished"
+                    else:
+                        self.outcomes[label] = (
+                            "the server closed the connection after %.1fs without completing "
+                            "the response (last bytes: %r)" % (elapsed, received[-200:]))
+                    return
+        except BaseException as error:
+            self.outcomes[label] = "client error: %r" % error
+
+    def wait(self):
+        for thread in self.threads:
+            thread.join(timeout=self.HOLD_S + 60)
+        return dict(self.outcomes)
+
+    def stop(self):
+        if self.worker is not None:
+            self.worker.stop()
+
+
+LONG_REQUESTS = LongRequestProbe()
+
+
+class LongRequestTest(unittest.TestCase):
+    def test_requests_outlive_the_idle_timeout(self):
+        """A generation that runs longer than the keep-alive idle timeout (75 s) must not be cut
+        off: the idle timer is for the gap between requests, not for a request in progress."""
+        if LONG_REQUESTS.error is not None:
+            raise LONG_REQUESTS.error
+        outcomes = LONG_REQUESTS.wait()
+        worker = LONG_REQUESTS.worker
+        self.assertEqual(set(outcomes), {"streaming", "non-streaming"}, outcomes)
+        if all(outcome == "finished" for outcome in outcomes.values()):
+            self.skipTest("both generations filled the context within %ds" % LONG_REQUESTS.HOLD_S)
+        for label, outcome in sorted(outcomes.items()):
+            with self.subTest(label):
+                self.assertIn(outcome, ("alive", "finished"), "%s request: %s" % (label, outcome))
+        LONG_REQUESTS.worker = None
+        stop_and_check(worker)
 
 
 # ---------------------------------------------------------------------------------------------
