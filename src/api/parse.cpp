@@ -27,7 +27,8 @@ ApiError invalid_request(std::string message, std::optional<std::string> param,
 
 namespace {
 
-using nlohmann::json;
+// Ordered: a JSON schema's property order reaches the prompt and the grammar, as in llama-server.
+using json = nlohmann::ordered_json;
 
 // Deeply nested JSON would make later recursive work (dumping a tool's schema, say) overflow the
 // stack; no honest request nests anywhere near this deep.

@@ -187,19 +187,26 @@ void Engine::stop() {
   wakeup_.notify_all();
 }
 
+std::optional<api::ApiError> Engine::admission_refusal() {
+  if (stopping_) {
+    return service_unavailable("The model is shutting down", 1);
+  }
+  if (waiting_generations_.size() + waiting_pooling_.size() >= options_.max_queue) {
+    stats_.jobs_rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return service_unavailable(
+        "All " + std::to_string(options_.parallel) + " slots are busy and the queue of " +
+            std::to_string(options_.max_queue) + " requests is full; retry shortly",
+        1);
+  }
+  return std::nullopt;
+}
+
 Expected<std::monostate, api::ApiError> Engine::submit(std::unique_ptr<GenerationJob> job) {
   assert(job && job->sampler && job->on_event && "a generation job needs a sampler and a sink");
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return unexpected(service_unavailable("The model is shutting down", 1));
-    }
-    if (waiting_generations_.size() + waiting_pooling_.size() >= options_.max_queue) {
-      stats_.jobs_rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
-      return unexpected(service_unavailable(
-          "All " + std::to_string(options_.parallel) + " slots are busy and the queue of " +
-              std::to_string(options_.max_queue) + " requests is full; retry shortly",
-          1));
+    if (auto refusal = admission_refusal()) {
+      return unexpected(std::move(*refusal));
     }
     waiting_generations_.push_back(std::move(job));
     stats_.queue_depth.store(
@@ -217,14 +224,8 @@ Expected<std::monostate, api::ApiError> Engine::submit(std::unique_ptr<PoolingJo
   work->job = std::move(job);
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return unexpected(service_unavailable("The model is shutting down", 1));
-    }
-    if (waiting_generations_.size() + waiting_pooling_.size() >= options_.max_queue) {
-      stats_.jobs_rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
-      return unexpected(service_unavailable(
-          "The request queue of " + std::to_string(options_.max_queue) + " is full; retry shortly",
-          1));
+    if (auto refusal = admission_refusal()) {
+      return unexpected(std::move(*refusal));
     }
     waiting_pooling_.push_back(std::move(work));
     stats_.queue_depth.store(

@@ -126,6 +126,8 @@ class Engine {
 
   Engine(std::shared_ptr<Model> model, EngineOptions options);
   void run();
+  // Why a new job cannot be queued now (stopping, queue full); call with mutex_ held.
+  std::optional<api::ApiError> admission_refusal();
   void admit_waiting_jobs();
   void drop_cancelled();
   bool step();

@@ -191,6 +191,9 @@ class CommonChatOutputParser final : public ChatOutputParser {
       parsed = common_chat_msg();
       parsed.content = generated_text;
     }
+    if (parsed.empty()) {
+      parsed.content = generated_text;  // as llama-server: nothing parsed means plain text
+    }
     choice.content = parsed.content;
     choice.reasoning_content = parsed.reasoning_content;
     for (const auto& call : parsed.tool_calls) {

@@ -244,19 +244,19 @@ class Server::Impl::Connection : public ResponseWriter,
       parser.header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
       parser.body_limit(server_->limits.max_body_bytes);
       error_code error;
-      read_deadline_ = Clock::now() + (first ? server_->limits.header_timeout
-                                             : std::max(server_->limits.idle_timeout,
-                                                        server_->limits.header_timeout));
-      poke_watchdog();
+      waiting_for_header_ = true;
+      arm_header_deadline(first);
       co_await bhttp::async_read_header(socket_, buffer, parser,
                                         net::redirect_error(use_awaitable, error));
       if (!error) {
+        waiting_for_header_ = false;
         read_deadline_ = Clock::now() + server_->limits.body_timeout;
         poke_watchdog();
         co_await bhttp::async_read(socket_, buffer, parser,
                                    net::redirect_error(use_awaitable, error));
       }
       read_deadline_ = Clock::time_point::max();
+      waiting_for_header_ = false;
       first = false;
       if (error) {
         on_read_error(error);
@@ -324,7 +324,20 @@ class Server::Impl::Connection : public ResponseWriter,
       if (peer_gone_) {
         break;
       }
+      // No idle deadline while a request runs: a long generation is not an idle connection.
+      responding_ = true;
+      if (waiting_for_header_) {
+        read_deadline_ = Clock::time_point::max();
+        poke_watchdog();
+      }
       co_await server_->handler(request, *this);
+      responding_ = false;
+      if (waiting_for_header_ && incoming_.empty()) {
+        arm_header_deadline(false);
+      }
+      if (!responded_ && peer_gone_) {
+        break;  // nobody to answer
+      }
       if (!responded_) {
         co_await send(
             500, "application/json",
@@ -361,6 +374,17 @@ class Server::Impl::Connection : public ResponseWriter,
     co_await wakeup_.async_wait(net::redirect_error(use_awaitable, error));
   }
   void wake() { wakeup_.cancel(); }
+  // The wait for the next request's header: bounded only while nothing is being answered.
+  void arm_header_deadline(bool first_request) {
+    if (responding_ || !incoming_.empty()) {
+      read_deadline_ = Clock::time_point::max();
+    } else {
+      read_deadline_ = Clock::now() + (first_request ? server_->limits.header_timeout
+                                                     : std::max(server_->limits.idle_timeout,
+                                                                server_->limits.header_timeout));
+    }
+    poke_watchdog();
+  }
   void poke_watchdog() { watchdog_.cancel(); }
   void arm_write_deadline() {
     write_deadline_ = Clock::now() + server_->limits.write_timeout;
@@ -391,6 +415,8 @@ class Server::Impl::Connection : public ResponseWriter,
   Clock::time_point write_deadline_ = Clock::time_point::max();
   CancellationToken current_cancellation_;
   bool reader_done_ = false;
+  bool waiting_for_header_ = false;
+  bool responding_ = false;
   bool peer_gone_ = false;
   bool closed_ = false;
   bool responded_ = false;

@@ -99,7 +99,12 @@ Family& Registry::gauge(std::string name, std::string help) {
 
 void Registry::gauge_callback(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mutex_);
-  callbacks_.push_back({std::move(name), std::move(help), std::move(read)});
+  callbacks_.push_back({Family::Kind::gauge, std::move(name), std::move(help), std::move(read)});
+}
+
+void Registry::counter_callback(std::string name, std::string help, std::function<double()> read) {
+  std::lock_guard lock(mutex_);
+  callbacks_.push_back({Family::Kind::counter, std::move(name), std::move(help), std::move(read)});
 }
 
 std::string Registry::render() const {
@@ -110,7 +115,8 @@ std::string Registry::render() const {
   }
   for (const auto& callback : callbacks_) {
     out += "# HELP " + callback.name + " " + callback.help + "\n";
-    out += "# TYPE " + callback.name + " gauge\n";
+    out += "# TYPE " + callback.name +
+           (callback.kind == Family::Kind::counter ? " counter\n" : " gauge\n");
     out += callback.name + " " + format_value(callback.read()) + "\n";
   }
   return out;

@@ -40,10 +40,13 @@ class Registry {
   Family& gauge(std::string name, std::string help);
   // A value read at render time (queue depth, busy slots...).
   void gauge_callback(std::string name, std::string help, std::function<double()> read);
+  // A monotonic total kept elsewhere (the engine's atomics), read at render time.
+  void counter_callback(std::string name, std::string help, std::function<double()> read);
   std::string render() const;
 
  private:
   struct Callback {
+    Family::Kind kind;
     std::string name;
     std::string help;
     std::function<double()> read;

@@ -152,7 +152,6 @@ net::awaitable<void> WorkerService::handle(const http::Request& request, Writer&
   const std::string route = route_of(request.path);
   const bool is_post = request.method == "POST";
   const bool is_get = request.method == "GET";
-  const auto started = std::chrono::steady_clock::now();
   if (route == "/chat/completions" && is_post) {
     co_await chat_completions(request, writer);
   } else if (route == "/completions" && is_post) {
@@ -173,8 +172,10 @@ net::awaitable<void> WorkerService::handle(const http::Request& request, Writer&
     co_await send_error(writer, method_not_allowed(request.method, request.path));
   } else {
     co_await send_error(writer, not_found(request.path));
+    // A fixed label: a scanner's random paths must not each become a metric series.
+    metrics_.requests.add({{"endpoint", "other"}}, 1);
+    co_return;
   }
-  (void)started;
   metrics_.requests.add({{"endpoint", route}}, 1);
 }
 
@@ -572,6 +573,34 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
   co_await writer.send(200, kJson, api::to_json(completion));
 }
 
+net::awaitable<std::optional<engine::PoolingResult>> WorkerService::run_pooling(
+    Writer& writer, engine::Engine& engine, std::vector<std::vector<int32_t>> inputs,
+    bool normalise) {
+  auto executor = co_await net::this_coro::executor;
+  using Result = Expected<engine::PoolingResult, api::ApiError>;
+  auto channel = std::make_shared<http::AsyncChannel<Result>>(executor);
+  auto job = std::make_unique<engine::PoolingJob>();
+  job->inputs = std::move(inputs);
+  job->normalise = normalise;
+  job->cancellation = writer.cancellation();
+  job->on_done = [channel](Result&& result) { channel->push(std::move(result)); };
+  if (auto submitted = engine.submit(std::move(job)); !submitted) {
+    co_await send_error(writer, submitted.error());
+    co_return std::nullopt;
+  }
+  auto results = co_await channel->pop_all();
+  auto& result = results.front();
+  if (writer.cancellation().cancelled()) {
+    metrics_.client_disconnects.add({}, 1);
+    co_return std::nullopt;
+  }
+  if (!result) {
+    co_await send_error(writer, result.error());
+    co_return std::nullopt;
+  }
+  co_return std::move(result.value());
+}
+
 net::awaitable<void> WorkerService::embeddings(const http::Request& request, Writer& writer) {
   auto parsed = api::parse_embedding_request(request.body);
   if (!parsed) {
@@ -589,24 +618,9 @@ net::awaitable<void> WorkerService::embeddings(const http::Request& request, Wri
   if (!inputs) {
     co_return co_await send_error(writer, inputs.error());
   }
-  auto executor = co_await net::this_coro::executor;
-  using Result = Expected<engine::PoolingResult, api::ApiError>;
-  auto channel = std::make_shared<http::AsyncChannel<Result>>(executor);
-  auto job = std::make_unique<engine::PoolingJob>();
-  job->inputs = std::move(inputs.value());
-  job->cancellation = writer.cancellation();
-  job->on_done = [channel](Result&& result) { channel->push(std::move(result)); };
-  if (auto submitted = engine.value()->submit(std::move(job)); !submitted) {
-    co_return co_await send_error(writer, submitted.error());
-  }
-  auto results = co_await channel->pop_all();
-  auto& result = results.front();
-  if (writer.cancellation().cancelled()) {
-    metrics_.client_disconnects.add({}, 1);
-    co_return;
-  }
+  auto result = co_await run_pooling(writer, *engine.value(), std::move(inputs.value()), true);
   if (!result) {
-    co_return co_await send_error(writer, result.error());
+    co_return;
   }
   api::EmbeddingList list;
   list.model = model_name_;
@@ -634,25 +648,9 @@ net::awaitable<void> WorkerService::rerank(const http::Request& request, Writer&
   if (!inputs) {
     co_return co_await send_error(writer, inputs.error());
   }
-  auto executor = co_await net::this_coro::executor;
-  using Result = Expected<engine::PoolingResult, api::ApiError>;
-  auto channel = std::make_shared<http::AsyncChannel<Result>>(executor);
-  auto job = std::make_unique<engine::PoolingJob>();
-  job->inputs = std::move(inputs.value());
-  job->normalise = false;
-  job->cancellation = writer.cancellation();
-  job->on_done = [channel](Result&& result) { channel->push(std::move(result)); };
-  if (auto submitted = engine.value()->submit(std::move(job)); !submitted) {
-    co_return co_await send_error(writer, submitted.error());
-  }
-  auto results = co_await channel->pop_all();
-  auto& result = results.front();
-  if (writer.cancellation().cancelled()) {
-    metrics_.client_disconnects.add({}, 1);
-    co_return;
-  }
+  auto result = co_await run_pooling(writer, *engine.value(), std::move(inputs.value()), false);
   if (!result) {
-    co_return co_await send_error(writer, result.error());
+    co_return;
   }
   api::RerankResponse response;
   response.id = random_id("rerank-");

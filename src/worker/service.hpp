@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ class WorkerService {
   http::net::awaitable<void> models(Writer& writer);
   http::net::awaitable<void> health(Writer& writer);
   http::net::awaitable<void> send_error(Writer& writer, const api::ApiError& error);
+  // Runs an embedding or rerank job; answers any error itself and then returns nothing.
+  http::net::awaitable<std::optional<engine::PoolingResult>> run_pooling(
+      Writer& writer, engine::Engine& engine, std::vector<std::vector<int32_t>> inputs,
+      bool normalise);
 
   // The engine when ready, or the error to answer with.
   Expected<std::shared_ptr<engine::Engine>, api::ApiError> ready_engine();

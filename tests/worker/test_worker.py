@@ -30,7 +30,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 import unittest
@@ -979,7 +978,8 @@ class QwenChatWorkerTest(GenerationShapeMixin, WorkerTestCase):
 
     def test_completions_match_llama_server(self):
         reference = self.reference_server("-np", "1", "-c", "2048")
-        for prompt in ("Once upon a time", "def fibonacci(n):"):
+        # The last two make the random model emit multi-byte characters and lone UTF-8 bytes.
+        for prompt in ("Once upon a time", "def fibonacci(n):", "日本語のテキスト", "emoji 🎉"):
             with self.subTest(prompt=prompt):
                 body = {"prompt": prompt, "max_tokens": 24, "temperature": 0}
                 theirs = post(reference, "/v1/completions", body)
@@ -1059,13 +1059,12 @@ class QwenChatWorkerTest(GenerationShapeMixin, WorkerTestCase):
             self.assertIsInstance(entry["token"], str)
             self.assertLessEqual(entry["logprob"], 0.0)
             self.assertTrue(math.isfinite(entry["logprob"]))
-            self.assertEqual(bytes(entry["bytes"]), entry["token"].encode("utf-8"))
+            self.assert_token_bytes(entry)
             top = entry["top_logprobs"]
             self.assertEqual(len(top), 3, entry)
             for alternative in top:
                 self.assertLessEqual(alternative["logprob"], 0.0)
-                self.assertEqual(bytes(alternative["bytes"]),
-                                 alternative["token"].encode("utf-8"))
+                self.assert_token_bytes(alternative)
             self.assertEqual([a["logprob"] for a in top],
                              sorted((a["logprob"] for a in top), reverse=True))
             # Greedy: the chosen token is the most likely one.
@@ -1074,6 +1073,32 @@ class QwenChatWorkerTest(GenerationShapeMixin, WorkerTestCase):
         # Without logprobs the field is null.
         plain = self.chat(self.MESSAGES, max_tokens=2)
         self.assertIsNone(plain["choices"][0].get("logprobs"))
+
+    def assert_token_bytes(self, entry):
+        """`bytes` is the token's raw UTF-8; `token` is its text, with U+FFFD for bytes that
+        are not valid UTF-8 on their own (a piece of a multi-byte character)."""
+        raw = bytes(entry["bytes"])
+        self.assertTrue(raw, entry)
+        try:
+            self.assertEqual(raw.decode("utf-8"), entry["token"])
+        except UnicodeDecodeError:
+            self.assertIn("\ufffd", entry["token"], entry)
+
+    def test_multibyte_stream_matches_non_stream(self):
+        for prompt in ("日本語のテキスト", "emoji 🎉", "Привет мир"):
+            with self.subTest(prompt=prompt):
+                plain = self.complete(prompt, max_tokens=12, logprobs=1)
+                text = plain["choices"][0]["text"]
+                self.assertTrue(any(ord(c) > 127 for c in text), "no multi-byte output: %r"
+                                % text)
+                for entry in plain["choices"][0]["logprobs"]["content"]:
+                    self.assert_token_bytes(entry)
+                reply = self.post("/v1/completions", {
+                    "model": self.name, "prompt": prompt, "max_tokens": 12, "temperature": 0,
+                    "stream": True})
+                streamed, _, _ = completion_stream_text(self, parse_sse(self, reply), self.name,
+                                                        12, False)
+                self.assertEqual(streamed, text)
 
     def test_response_format_json_schema(self):
         schema = {"type": "object", "properties": {"name": {"type": "string"}},
@@ -1474,10 +1499,11 @@ class BadInputTest(WorkerTestCase):
                 self.check("/v1/chat/completions", body, 400, code="invalid_json")
 
     def test_body_not_an_object(self):
-        for body in ([1, 2], "text", 42, True, None):
-            with self.subTest(body=body):
-                self.check("/v1/chat/completions", body, 400)
-                self.check("/v1/completions", body, 400)
+        for value in ([1, 2], "text", 42, True, None):
+            with self.subTest(value=value):
+                body = json.dumps(value).encode("utf-8")  # valid JSON, but not an object
+                self.check("/v1/chat/completions", body, 400, code="invalid_type")
+                self.check("/v1/completions", body, 400, code="invalid_type")
 
     def test_wrong_types(self):
         cases = [
