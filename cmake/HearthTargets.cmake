@@ -95,7 +95,7 @@ function(hearth_gtest name)
     set_property(GLOBAL APPEND PROPERTY HEARTH_TEST_TARGETS ${target})
     add_test(NAME ${target} COMMAND ${target})
     set_tests_properties(${target} PROPERTIES LABELS "${labels}"
-      ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+      ENVIRONMENT "HEARTH_STORIES_MODEL=${HEARTH_STORIES_MODEL};ASAN_OPTIONS=detect_leaks=1:abort_on_error=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
 endfunction()
 

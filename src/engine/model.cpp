@@ -5,8 +5,10 @@
 #include <gguf.h>
 #include <llama.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 namespace hearth::engine {
@@ -128,14 +130,24 @@ Expected<ModelInfo, std::string> inspect_gguf(const std::string& path) {
     info.task = ModelTask::embedding;
   }
   const int64_t file_type = gguf_integer(context, "general.file_type", -1);
+  std::map<std::string, uint64_t> bytes_by_type;
   for (int64_t i = 0; i < gguf_get_n_tensors(context); ++i) {
     const auto type = gguf_get_tensor_type(context, i);
     const auto bytes = gguf_get_tensor_size(context, i);
     info.tensor_bytes += bytes;
     info.parameters += bytes / ggml_type_size(type) * static_cast<uint64_t>(ggml_blck_size(type));
+    bytes_by_type[ggml_type_name(type)] += bytes;
   }
-  info.quantisation =
-      file_type >= 0 ? llama_ftype_name(static_cast<llama_ftype>(file_type)) : "unknown";
+  if (file_type >= 0) {
+    info.quantisation = llama_ftype_name(static_cast<llama_ftype>(file_type));
+  } else if (!bytes_by_type.empty()) {
+    // Older files lack general.file_type: name the type that holds most of the weights.
+    auto most = std::max_element(bytes_by_type.begin(), bytes_by_type.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    info.quantisation = most->first + " (most weights)";
+  } else {
+    info.quantisation = "unknown";
+  }
   gguf_free(context);
   return info;
 }

@@ -67,6 +67,12 @@ class ServerFixture : public ::testing::Test {
         co_await writer.write_chunk(chunk);
       }
       co_await writer.end_stream();
+    } else if (request.path == "/slow") {
+      net::steady_timer timer(co_await net::this_coro::executor);
+      timer.expires_after(600ms);
+      co_await timer.async_wait(net::use_awaitable);
+      std::string body = "late";
+      co_await writer.send(200, kTextPlain, std::move(body));
     } else if (request.path == "/wait-for-cancel") {
       // Holds the request until the client goes away, then records that it noticed.
       auto cancellation = writer.cancellation();
@@ -221,6 +227,17 @@ TEST_F(ServerFixture, SilentClientIsDisconnectedAfterTheHeaderTimeout) {
   net::read(socket, net::buffer(&byte, 1), error);  // returns when the server closes
   EXPECT_TRUE(error);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+TEST_F(ServerFixture, ARequestLongerThanTheIdleTimeoutStillGetsItsAnswer) {
+  ServerLimits limits;
+  limits.header_timeout = 200ms;
+  limits.idle_timeout = 200ms;
+  start(limits);
+  auto socket = connect();
+  auto response = request(socket, bhttp::verb::get, "/slow");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response.body(), "late");
 }
 
 TEST(RequestHeader, LookupIgnoresCase) {

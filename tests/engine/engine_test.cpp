@@ -1,0 +1,200 @@
+// The scheduler on a real model (stories260K): continuous batching, the bounded queue,
+// cancellation, prefix reuse and stop conditions.
+#include "engine/engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+
+#include "engine/generation.hpp"
+
+namespace hearth::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string stories_model_path() {
+  const char* path = std::getenv("HEARTH_STORIES_MODEL");
+  return path != nullptr ? path : "";
+}
+
+// Collects one job's events and signals its end.
+struct Collector {
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::string text;
+  GenerationEvent last;
+  bool done = false;
+  int events = 0;
+
+  std::function<void(GenerationEvent&&)> sink() {
+    return [this](GenerationEvent&& event) {
+      std::lock_guard lock(mutex);
+      ++events;
+      text += event.text;
+      if (event.done) {
+        last = std::move(event);
+        done = true;
+        finished.notify_all();
+      }
+    };
+  }
+
+  bool wait(std::chrono::seconds timeout = 60s) {
+    std::unique_lock lock(mutex);
+    return finished.wait_for(lock, timeout, [this]() { return done; });
+  }
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    configure_llama_logging(false);
+    const auto path = stories_model_path();
+    ASSERT_FALSE(path.empty()) << "HEARTH_STORIES_MODEL is not set";
+    auto loaded = Model::load(path);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error();
+    model_ = loaded.value();
+  }
+  static void TearDownTestSuite() { model_.reset(); }
+
+  std::unique_ptr<Engine> make_engine(int parallel, std::size_t max_queue = 64) {
+    EngineOptions options;
+    options.parallel = parallel;
+    options.context = 512 * parallel;
+    options.threads = 2;
+    options.max_queue = max_queue;
+    auto engine = Engine::create(model_, options);
+    EXPECT_TRUE(engine.has_value()) << (engine ? "" : engine.error());
+    return engine ? std::move(engine.value()) : nullptr;
+  }
+
+  std::unique_ptr<GenerationJob> greedy_job(const std::string& prompt, int max_tokens,
+                                            Collector& collector) {
+    api::GenerationOptions options;
+    options.sampling.temperature = 0.0F;
+    options.max_tokens = max_tokens;
+    auto job = prepare_completion(*model_, prompt, {}, options, {}, 512);
+    EXPECT_TRUE(job.has_value());
+    job.value()->on_event = collector.sink();
+    return std::move(job.value());
+  }
+
+  static std::shared_ptr<Model> model_;
+};
+
+std::shared_ptr<Model> EngineTest::model_;
+
+TEST_F(EngineTest, ConcurrentJobsMatchTheirSequentialOutputs) {
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily saw a",
+                                            "One day, Tom"};
+  std::vector<std::string> sequential;
+  {
+    auto engine = make_engine(1);
+    for (const auto& prompt : prompts) {
+      Collector collector;
+      ASSERT_TRUE(engine->submit(greedy_job(prompt, 24, collector)).has_value());
+      ASSERT_TRUE(collector.wait());
+      sequential.push_back(collector.text);
+    }
+  }
+  auto engine = make_engine(2);  // four jobs on two slots: two decode together, two queue
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const auto& prompt : prompts) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(engine->submit(greedy_job(prompt, 24, *collectors.back())).has_value());
+  }
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_TRUE(collectors[i]->wait());
+    EXPECT_EQ(collectors[i]->text, sequential[i]) << prompts[i];
+    EXPECT_EQ(collectors[i]->last.finish_reason, "length");
+    EXPECT_EQ(collectors[i]->last.completion_tokens, 24);
+  }
+}
+
+TEST_F(EngineTest, AFullQueueRefusesWith503AndRetryAfter) {
+  auto engine = make_engine(1, /*max_queue=*/1);
+  Collector running;
+  Collector queued;
+  Collector refused;
+  auto long_job = greedy_job("Once upon a time", 100000, running);
+  long_job->ignore_eos = true;
+  ASSERT_TRUE(engine->submit(std::move(long_job)).has_value());
+  // Wait until the first job holds the slot, so the second one must queue.
+  for (int i = 0; i < 500 && engine->stats().busy_slots.load() == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(engine->submit(greedy_job("The dog", 4, queued)).has_value());
+  auto third = engine->submit(greedy_job("The cat", 4, refused));
+  ASSERT_FALSE(third.has_value());
+  EXPECT_EQ(third.error().status, 503);
+  EXPECT_TRUE(third.error().retry_after_seconds.has_value());
+  EXPECT_EQ(engine->stats().jobs_rejected_queue_full.load(), 1U);
+  engine->stop();
+  ASSERT_TRUE(running.wait());
+  ASSERT_TRUE(queued.wait());
+  EXPECT_EQ(running.last.finish_reason, "error");  // failed explicitly, never dropped
+  EXPECT_EQ(queued.last.finish_reason, "error");
+}
+
+TEST_F(EngineTest, CancellingFreesTheSlotForTheNextJob) {
+  auto engine = make_engine(1);
+  Collector endless;
+  auto job = greedy_job("Once upon a time", 100000, endless);
+  job->ignore_eos = true;
+  CancellationToken cancellation = job->cancellation;
+  ASSERT_TRUE(engine->submit(std::move(job)).has_value());
+  std::this_thread::sleep_for(50ms);
+  cancellation.cancel();
+  ASSERT_TRUE(endless.wait(10s));
+  EXPECT_EQ(endless.last.finish_reason, "cancelled");
+  Collector next;
+  ASSERT_TRUE(engine->submit(greedy_job("The dog", 8, next)).has_value());
+  ASSERT_TRUE(next.wait(10s));
+  EXPECT_EQ(next.last.finish_reason, "length");
+  EXPECT_EQ(engine->stats().jobs_cancelled.load(), 1U);
+}
+
+TEST_F(EngineTest, ARepeatedPromptReusesTheCachedPrefix) {
+  auto engine = make_engine(1);
+  Collector first;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time, there was a", 8, first)).has_value());
+  ASSERT_TRUE(first.wait());
+  EXPECT_EQ(first.last.cached_prompt_tokens, 0);
+  Collector second;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time, there was a", 8, second)).has_value());
+  ASSERT_TRUE(second.wait());
+  EXPECT_EQ(second.last.cached_prompt_tokens, second.last.prompt_tokens - 1);
+  EXPECT_EQ(second.text, first.text);
+}
+
+TEST_F(EngineTest, StopStringEndsGenerationBeforeIt) {
+  auto engine = make_engine(1);
+  Collector collector;
+  auto job = greedy_job("Once upon a time", 64, collector);
+  job->stop = {" girl"};
+  ASSERT_TRUE(engine->submit(std::move(job)).has_value());
+  ASSERT_TRUE(collector.wait());
+  EXPECT_EQ(collector.last.finish_reason, "stop");
+  EXPECT_EQ(collector.text.find(" girl"), std::string::npos);
+  EXPECT_FALSE(collector.text.empty());
+}
+
+TEST_F(EngineTest, APromptThatDoesNotFitIsRejectedBeforeQueueing) {
+  std::string prompt;
+  for (int i = 0; i < 400; ++i) {
+    prompt += "Once upon a time ";
+  }
+  api::GenerationOptions options;
+  auto job = prepare_completion(*model_, prompt, {}, options, {}, 512);
+  ASSERT_FALSE(job.has_value());
+  EXPECT_EQ(job.error().status, 400);
+  EXPECT_EQ(job.error().code, "context_length_exceeded");
+}
+
+}  // namespace
+}  // namespace hearth::engine
