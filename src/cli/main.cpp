@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
                              "Largest request body accepted (413 beyond)");
   worker_command->add_option("--io-threads", worker.io_threads, "HTTP threads")
       ->check(CLI::Range(1, 64));
+  double idle_timeout_seconds = 75.0;
+  double header_timeout_seconds = 10.0;
+  worker_command
+      ->add_option("--idle-timeout", idle_timeout_seconds,
+                   "Seconds a keep-alive connection may sit idle between requests")
+      ->check(CLI::Range(0.1, 86400.0));
+  worker_command
+      ->add_option("--header-timeout", header_timeout_seconds,
+                   "Seconds a new connection has to send its request headers")
+      ->check(CLI::Range(0.1, 3600.0));
   add_engine_options(*worker_command, worker.engine);
 
   hearth::cli::RunOptions run;
@@ -72,6 +82,10 @@ int main(int argc, char** argv) {
 
   if (*worker_command) {
     worker.verbose = verbose;
+    worker.limits.idle_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_seconds * 1000));
+    worker.limits.header_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(header_timeout_seconds * 1000));
     return hearth::worker::run_worker(worker);
   }
   if (*run_command) {
