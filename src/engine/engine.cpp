@@ -79,6 +79,7 @@ struct Engine::Slot {
   int completion_tokens = 0;
   int cached_prompt_tokens = 0;
   std::optional<TextStream> text;
+  GenerationEvent held;  // text and logprobs not yet sent (jobs that do not stream tokens)
   Clock::time_point started;
   Clock::time_point first_token_at;
 
@@ -559,7 +560,7 @@ void Engine::sample_slot(Slot& slot, int batch_index) {
 
   if (!job.ignore_eos && model_->is_end_of_generation(token)) {
     if (!event.logprobs.empty()) {
-      job.on_event(std::move(event));
+      emit(slot, std::move(event));
     }
     finish_generation(slot, "stop");
     return;
@@ -570,7 +571,7 @@ void Engine::sample_slot(Slot& slot, int batch_index) {
   auto update = slot.text->append(model_->token_piece(token, render_special));
   event.text = std::move(update.text);
   if (!event.text.empty() || !event.logprobs.empty()) {
-    job.on_event(std::move(event));
+    emit(slot, std::move(event));
   }
   if (update.stopped) {
     finish_generation(slot, "stop");
@@ -578,6 +579,19 @@ void Engine::sample_slot(Slot& slot, int batch_index) {
     finish_generation(slot, "length");
   } else if (static_cast<int>(slot.cached.size()) + 1 >= slot_context_) {
     finish_generation(slot, "length");
+  }
+}
+
+void Engine::emit(Slot& slot, GenerationEvent&& event) {
+  if (slot.job->stream_tokens) {
+    slot.job->on_event(std::move(event));
+    return;
+  }
+  // Held until the end: waking the HTTP thread per token costs more than the token itself on
+  // a small model, when the decode threads have every core.
+  slot.held.text += event.text;
+  for (auto& logprob : event.logprobs) {
+    slot.held.logprobs.push_back(std::move(logprob));
   }
 }
 
@@ -589,6 +603,14 @@ void Engine::finish_generation(Slot& slot, std::string finish_reason,
   if (slot.text && (finish_reason == "stop" || finish_reason == "length")) {
     event.text = slot.text->finish();  // no stop string can follow now: release what was held
   }
+  if (!slot.held.text.empty() || !slot.held.logprobs.empty()) {
+    event.text = std::move(slot.held.text) + event.text;
+    for (auto& logprob : event.logprobs) {
+      slot.held.logprobs.push_back(std::move(logprob));
+    }
+    event.logprobs = std::move(slot.held.logprobs);
+  }
+  slot.held = GenerationEvent();
   event.done = true;
   event.finish_reason = std::move(finish_reason);
   event.error = std::move(error);

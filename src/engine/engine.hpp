@@ -64,6 +64,8 @@ struct GenerationJob {
   std::vector<std::string> stop;
   int top_logprobs = -1;  // -1: no logprobs; 0..20: logprob of the chosen token plus N best
   bool ignore_eos = false;
+  // False: the text arrives whole with the final event (a non-streamed request).
+  bool stream_tokens = true;
   std::vector<int32_t> special_tokens_to_render;  // e.g. <tool_call> for tool-call parsing
   CancellationToken cancellation;
   std::function<void(GenerationEvent&&)> on_event;
@@ -134,6 +136,7 @@ class Engine {
   void finish_generation(Slot& slot, std::string finish_reason,
                          std::optional<api::ApiError> error = std::nullopt);
   void sample_slot(Slot& slot, int batch_index);
+  void emit(Slot& slot, GenerationEvent&& event);
   void fail_all(const api::ApiError& error);
 
   std::shared_ptr<Model> model_;

@@ -260,6 +260,7 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
   auto executor = co_await net::this_coro::executor;
   auto channel = std::make_shared<http::AsyncChannel<GenerationEvent>>(executor);
   auto& job = *prepared->job;
+  job.stream_tokens = chat.generation.stream;
   job.cancellation = writer.cancellation();
   job.on_event = [channel](GenerationEvent&& event) { channel->push(std::move(event)); };
   auto parser = prepared->parser;
@@ -450,6 +451,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
   // One token for all the prompts: if the client leaves, every job stops.
   for (std::size_t i = 0; i < count; ++i) {
     jobs[i]->cancellation = writer.cancellation();
+    jobs[i]->stream_tokens = completion_request.generation.stream;
     jobs[i]->on_event = [channel, index = static_cast<int>(i)](GenerationEvent&& event) {
       channel->push({index, std::move(event)});
     };
