@@ -52,6 +52,10 @@ Expected<SamplerPtr, api::ApiError> make_sampler(const Model& model,
   const auto& sampling = options.sampling;
   if (sampling.temperature) {
     params.temp = *sampling.temperature;
+    if (params.temp <= 0.0F) {
+      // Greedy: the chain's filters cannot change the argmax, so skip their sorting.
+      params.top_k = 1;
+    }
   }
   if (sampling.top_p) {
     params.top_p = *sampling.top_p;

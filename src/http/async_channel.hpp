@@ -25,9 +25,14 @@ class AsyncChannel : public std::enable_shared_from_this<AsyncChannel<T>> {
 
   // Any thread.
   void push(T value) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex_);
+      was_empty = items_.empty();
       items_.push_back(std::move(value));
+    }
+    if (!was_empty) {
+      return;  // a wakeup is already on its way and the consumer takes everything queued
     }
     // The timer is touched only on its executor; the posted cancel wakes a pending wait, and a
     // value pushed before the wait starts is seen by the check that precedes it.
