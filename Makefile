@@ -8,7 +8,7 @@ HEARTH_WERROR ?= ON
 # Relative paths in ccache keys let a fresh clone reuse the cache of another checkout.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all bootstrap configure build fixtures test test-fast serve bench format clean
+.PHONY: all bootstrap configure build fixtures test serve bench format clean
 
 all: build
 

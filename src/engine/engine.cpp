@@ -263,7 +263,7 @@ void Engine::run() {
 }
 
 void Engine::admit_waiting_jobs() {
-  std::vector<std::pair<Slot*, std::unique_ptr<GenerationJob>>> started;
+  std::vector<Slot*> started;
   {
     std::lock_guard lock(mutex_);
     while (!waiting_generations_.empty()) {
@@ -290,7 +290,7 @@ void Engine::admit_waiting_jobs() {
       }
       best->job = std::move(job);  // reserve the slot before looking for the next one
       waiting_generations_.pop_front();
-      started.emplace_back(best, nullptr);
+      started.push_back(best);
     }
     while (!waiting_pooling_.empty()) {
       auto free_slot = std::find_if(slots_.begin(), slots_.end(),
@@ -310,7 +310,7 @@ void Engine::admit_waiting_jobs() {
         static_cast<int64_t>(waiting_generations_.size() + waiting_pooling_.size()));
   }
   auto* memory = llama_get_memory(context_);
-  for (auto& [slot, unused] : started) {
+  for (Slot* slot : started) {
     auto& job = *slot->job;
     auto mismatch = std::mismatch(slot->cached.begin(), slot->cached.end(), job.prompt.begin(),
                                   job.prompt.end());

@@ -586,15 +586,16 @@ def assert_chat_completion(test, document, model, max_tokens):
     return choice
 
 
-def completion_stream_text(test, payloads, model, max_tokens, include_usage):
-    """Validates completion chunks; returns (text, finish_reason, usage or None)."""
+def stream_choices(test, payloads, obj, model, id_prefix, include_usage):
+    """Checks what every stream shares (one id, object shape, one choice of index 0 per chunk,
+    nothing after finish_reason, the usage chunk last). Yields (position, choice) and returns
+    (finish_reason, usage) through the generator's return value."""
     ids = {payload["id"] for payload in payloads}
     test.assertEqual(len(ids), 1, "chunks carry different ids: %r" % ids)
-    text = ""
     finish_reason = None
     usage = None
     for position, payload in enumerate(payloads):
-        assert_common(test, payload, "text_completion", model, "cmpl-")
+        assert_common(test, payload, obj, model, id_prefix)
         if not payload["choices"]:
             test.assertTrue(include_usage, "a chunk without choices but no usage was asked for")
             test.assertEqual(position, len(payloads) - 1, "usage chunk is not the last one")
@@ -604,49 +605,56 @@ def completion_stream_text(test, payloads, model, max_tokens, include_usage):
         test.assertEqual(len(payload["choices"]), 1, payload)
         choice = payload["choices"][0]
         test.assertEqual(choice["index"], 0)
-        text += choice["text"]
+        yield position, choice
         if choice.get("finish_reason") is not None:
             finish_reason = choice["finish_reason"]
-    test.assertIn(finish_reason, ("stop", "length"), "no chunk carried a finish_reason")
+    return finish_reason, usage
+
+
+def check_stream_end(test, finish_reason, usage, allowed, max_tokens, include_usage):
+    test.assertIn(finish_reason, allowed, "no chunk carried a finish_reason")
     if include_usage:
         test.assertIsNotNone(usage, "stream_options.include_usage gave no usage chunk")
         assert_usage(test, usage, finish_reason, max_tokens)
+
+
+def completion_stream_text(test, payloads, model, max_tokens, include_usage):
+    """Validates completion chunks; returns (text, finish_reason, usage or None)."""
+    text = ""
+    walk = stream_choices(test, payloads, "text_completion", model, "cmpl-", include_usage)
+    while True:
+        try:
+            _, choice = next(walk)
+        except StopIteration as end:
+            finish_reason, usage = end.value
+            break
+        text += choice["text"]
+    check_stream_end(test, finish_reason, usage, ("stop", "length"), max_tokens, include_usage)
     return text, finish_reason, usage
 
 
 def chat_stream_text(test, payloads, model, max_tokens, include_usage):
     """Validates chat chunks; returns (content, finish_reason, usage or None, tool_call deltas)."""
-    ids = {payload["id"] for payload in payloads}
-    test.assertEqual(len(ids), 1, "chunks carry different ids: %r" % ids)
     test.assertTrue(payloads, "empty stream")
     first = payloads[0]["choices"][0]
     test.assertEqual(first["delta"].get("role"), "assistant", "first chunk lacks the role")
     content = ""
-    finish_reason = None
-    usage = None
     tool_calls = []
-    for position, payload in enumerate(payloads):
-        assert_common(test, payload, "chat.completion.chunk", model, "chatcmpl-")
-        if not payload["choices"]:
-            test.assertTrue(include_usage, "a chunk without choices but no usage was asked for")
-            test.assertEqual(position, len(payloads) - 1, "usage chunk is not the last one")
-            usage = payload["usage"]
-            continue
-        test.assertIsNone(finish_reason, "a chunk after the one with finish_reason")
-        test.assertEqual(len(payload["choices"]), 1, payload)
-        choice = payload["choices"][0]
-        test.assertEqual(choice["index"], 0)
+    walk = stream_choices(test, payloads, "chat.completion.chunk", model, "chatcmpl-",
+                          include_usage)
+    while True:
+        try:
+            position, choice = next(walk)
+        except StopIteration as end:
+            finish_reason, usage = end.value
+            break
         delta = choice["delta"]
         if position > 0:
             test.assertNotIn("role", delta, "role repeated after the first chunk")
         content += delta.get("content") or ""
         tool_calls.extend(delta.get("tool_calls") or [])
-        if choice.get("finish_reason") is not None:
-            finish_reason = choice["finish_reason"]
-    test.assertIn(finish_reason, ("stop", "length", "tool_calls"), "no chunk had finish_reason")
-    if include_usage:
-        test.assertIsNotNone(usage, "stream_options.include_usage gave no usage chunk")
-        assert_usage(test, usage, finish_reason, max_tokens)
+    check_stream_end(test, finish_reason, usage, ("stop", "length", "tool_calls"), max_tokens,
+                     include_usage)
     return content, finish_reason, usage, tool_calls
 
 
