@@ -17,6 +17,8 @@ void add_engine_options(CLI::App& command, hearth::engine::EngineOptions& engine
       ->check(CLI::Range(1, 1 << 20));
   command.add_option("--micro-batch", engine.micro_batch, "Physical batch size")
       ->check(CLI::Range(1, 1 << 20));
+  command.add_option("--cache-type-k", engine.cache_type_k, "KV cache type of K (f16, q8_0, ...)");
+  command.add_option("--cache-type-v", engine.cache_type_v, "KV cache type of V (f16, q8_0, ...)");
 }
 
 }  // namespace
@@ -56,6 +58,11 @@ int main(int argc, char** argv) {
                    "Seconds a new connection has to send its request headers")
       ->check(CLI::Range(0.1, 3600.0));
   add_engine_options(*worker_command, worker.engine);
+  double admission_wait_ms = 1.0;
+  worker_command
+      ->add_option("--admission-wait-ms", admission_wait_ms,
+                   "Milliseconds an idle engine waits for requests arriving together")
+      ->check(CLI::Range(0.0, 100.0));
 
   hearth::cli::RunOptions run;
   auto* run_command = app.add_subcommand(
@@ -86,6 +93,8 @@ int main(int argc, char** argv) {
         std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_seconds * 1000));
     worker.limits.header_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(header_timeout_seconds * 1000));
+    worker.engine.admission_wait =
+        std::chrono::microseconds(static_cast<int64_t>(admission_wait_ms * 1000));
     return hearth::worker::run_worker(worker);
   }
   if (*run_command) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "engine/text_stream.hpp"
 
@@ -41,6 +42,53 @@ api::ApiError internal_error(std::string message) {
   error.code = "internal_error";
   error.message = std::move(message);
   return error;
+}
+
+// The KV cache types llama.cpp's server accepts (-ctk/-ctv).
+Expected<ggml_type, std::string> parse_cache_type(const std::string& name) {
+  static constexpr ggml_type kAllowed[] = {GGML_TYPE_F32,    GGML_TYPE_F16,  GGML_TYPE_BF16,
+                                           GGML_TYPE_Q8_0,   GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+                                           GGML_TYPE_IQ4_NL, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+  std::string known;
+  for (ggml_type type : kAllowed) {
+    if (name == ggml_type_name(type)) {
+      return type;
+    }
+    known += known.empty() ? "" : ", ";
+    known += ggml_type_name(type);
+  }
+  return unexpected("unknown KV cache type '" + name + "' (one of: " + known + ")");
+}
+
+// The size of one attention head's K (or V) vector: the GGUF's key_length/value_length, else
+// the embedding split evenly between the heads, as llama.cpp defaults it.
+int head_size(const llama_model* model, const char* which) {
+  char architecture[64] = {};
+  char value[32] = {};
+  if (llama_model_meta_val_str(model, "general.architecture", architecture, sizeof architecture) >
+      0) {
+    const std::string key = std::string(architecture) + ".attention." + which;
+    if (llama_model_meta_val_str(model, key.c_str(), value, sizeof value) > 0) {
+      return std::atoi(value);
+    }
+  }
+  const int heads = llama_model_n_head(model);
+  return heads > 0 ? llama_model_n_embd(model) / heads : 0;
+}
+
+// A quantised cache stores each head's vector in whole blocks; llama.cpp refuses the context
+// otherwise, with only a log line, so say why here.
+std::optional<std::string> cache_type_misfit(const llama_model* model, ggml_type type,
+                                             const char* which, const char* option) {
+  const int size = head_size(model, which);
+  const auto block = static_cast<int>(ggml_blck_size(type));
+  if (size > 0 && size % block != 0) {
+    return std::string(option) + " " + ggml_type_name(type) + " stores blocks of " +
+           std::to_string(block) +
+           " values, which do not divide this model's attention head size (" +
+           std::to_string(size) + "); use f16";
+  }
+  return std::nullopt;
 }
 
 std::vector<uint8_t> bytes_of(const std::string& text) {
@@ -104,6 +152,19 @@ Expected<std::unique_ptr<Engine>, std::string> Engine::create(std::shared_ptr<Mo
   if (options.threads <= 0) {
     options.threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   }
+  auto cache_type_k = parse_cache_type(options.cache_type_k);
+  auto cache_type_v = parse_cache_type(options.cache_type_v);
+  if (!cache_type_k || !cache_type_v) {
+    return unexpected(!cache_type_k ? cache_type_k.error() : cache_type_v.error());
+  }
+  if (auto misfit =
+          cache_type_misfit(model->llama(), cache_type_k.value(), "key_length", "--cache-type-k")) {
+    return unexpected(std::move(*misfit));
+  }
+  if (auto misfit = cache_type_misfit(model->llama(), cache_type_v.value(), "value_length",
+                                      "--cache-type-v")) {
+    return unexpected(std::move(*misfit));
+  }
   const bool pooling = model->task() != ModelTask::chat;
   std::unique_ptr<Engine> engine(new Engine(std::move(model), options));
   llama_context_params params = llama_context_default_params();
@@ -113,6 +174,8 @@ Expected<std::unique_ptr<Engine>, std::string> Engine::create(std::shared_ptr<Mo
   params.n_seq_max = static_cast<uint32_t>(options.parallel);
   params.n_threads = options.threads;
   params.n_threads_batch = options.threads;
+  params.type_k = cache_type_k.value();
+  params.type_v = cache_type_v.value();
   params.kv_unified = false;  // each slot owns context/parallel tokens, as llama-server does
   params.no_perf = true;
   if (pooling) {
@@ -241,13 +304,20 @@ void Engine::run() {
   while (true) {
     {
       std::unique_lock lock(mutex_);
+      const auto any_busy = [&]() {
+        return std::any_of(slots_.begin(), slots_.end(),
+                           [](const auto& slot) { return slot->busy(); });
+      };
+      const bool was_idle = !any_busy();
       wakeup_.wait(lock, [&]() {
         return stopping_ || !waiting_generations_.empty() || !waiting_pooling_.empty() ||
-               std::any_of(slots_.begin(), slots_.end(),
-                           [](const auto& slot) { return slot->busy(); });
+               any_busy();
       });
       if (stopping_) {
         break;
+      }
+      if (was_idle) {
+        gather_arrivals(lock);
       }
     }
     drop_cancelled();
@@ -260,6 +330,26 @@ void Engine::run() {
     step();
   }
   fail_all(service_unavailable("The model was unloaded while the request was in progress", 1));
+}
+
+void Engine::gather_arrivals(std::unique_lock<std::mutex>& lock) {
+  if (options_.admission_wait.count() <= 0 || options_.parallel < 2) {
+    return;
+  }
+  const auto waiting = [&]() { return waiting_generations_.size() + waiting_pooling_.size(); };
+  const auto deadline = std::chrono::steady_clock::now() + 4 * options_.admission_wait;
+  std::size_t seen = waiting();
+  while (!stopping_ && seen < static_cast<std::size_t>(options_.parallel)) {
+    const auto until =
+        std::min(deadline, std::chrono::steady_clock::now() + options_.admission_wait);
+    const bool arrived =
+        wakeup_.wait_until(lock, until, [&]() { return stopping_ || waiting() > seen; });
+    if (!arrived || stopping_) {
+      return;
+    }
+    seen = waiting();
+    stats_.gathered_jobs.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void Engine::admit_waiting_jobs() {

@@ -43,6 +43,13 @@ void WorkerMetrics::bind_engine(std::function<const engine::Engine*()> engine) {
         return seconds > 0 ? static_cast<double>(stats.generated_tokens.load()) / seconds : 0.0;
       }));
   registry.counter_callback(
+      "hearth_worker_decode_calls_total", "llama_decode calls (one per engine step)",
+      read([](const engine::EngineStats& stats) { return stats.decode_calls.load(); }));
+  registry.counter_callback(
+      "hearth_worker_gathered_jobs_total",
+      "Jobs that joined an idle engine's first step during the admission wait",
+      read([](const engine::EngineStats& stats) { return stats.gathered_jobs.load(); }));
+  registry.counter_callback(
       "hearth_worker_jobs_cancelled_total", "Jobs stopped early (client gone)",
       read([](const engine::EngineStats& stats) { return stats.jobs_cancelled.load(); }));
   registry.counter_callback(

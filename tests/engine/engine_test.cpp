@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "engine/generation.hpp"
 
@@ -62,8 +63,8 @@ class EngineTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { model_.reset(); }
 
-  std::unique_ptr<Engine> make_engine(int parallel, std::size_t max_queue = 64) {
-    EngineOptions options;
+  std::unique_ptr<Engine> make_engine(int parallel, std::size_t max_queue = 64,
+                                      EngineOptions options = {}) {
     options.parallel = parallel;
     options.context = 512 * parallel;
     options.threads = 2;
@@ -194,6 +195,70 @@ TEST_F(EngineTest, APromptThatDoesNotFitIsRejectedBeforeQueueing) {
   ASSERT_FALSE(job.has_value());
   EXPECT_EQ(job.error().status, 400);
   EXPECT_EQ(job.error().code, "context_length_exceeded");
+}
+
+TEST_F(EngineTest, JobsArrivingTogetherShareAnIdleEnginesFirstStep) {
+  EngineOptions options;
+  options.admission_wait = 500ms;  // generous: arrivals below are 5 ms apart
+  auto engine = make_engine(4, 64, options);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (const char* prompt : {"Once upon a time", "The little dog", "Lily saw a", "One day"}) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(engine->submit(greedy_job(prompt, 6, *collectors.back())).has_value());
+    std::this_thread::sleep_for(5ms);  // long enough for the engine to wake on the first
+  }
+  for (auto& collector : collectors) {
+    ASSERT_TRUE(collector->wait());
+    EXPECT_EQ(collector->last.completion_tokens, 6);
+  }
+  EXPECT_EQ(engine->stats().gathered_jobs.load(), 3U);
+  // One step evaluates all four prompts and samples each first token; five more decode the rest.
+  EXPECT_EQ(engine->stats().decode_calls.load(), 6U);
+}
+
+TEST_F(EngineTest, WithoutAnAdmissionWaitTheFirstJobStartsAlone) {
+  EngineOptions options;
+  options.admission_wait = 0ms;
+  auto engine = make_engine(2, 64, options);
+  Collector first;
+  Collector second;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 6, first)).has_value());
+  ASSERT_TRUE(first.wait());
+  ASSERT_TRUE(engine->submit(greedy_job("The little dog", 6, second)).has_value());
+  ASSERT_TRUE(second.wait());
+  EXPECT_EQ(engine->stats().gathered_jobs.load(), 0U);
+  EXPECT_EQ(engine->stats().decode_calls.load(), 12U);
+}
+
+TEST_F(EngineTest, KvCacheTypesAreCheckedAgainstTheModel) {
+  EngineOptions options;
+  options.cache_type_k = "bf16";  // not a block type: any head size fits
+  options.cache_type_v = "f32";
+  auto engine = make_engine(1, 64, options);
+  ASSERT_NE(engine, nullptr);
+  Collector collector;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 12, collector)).has_value());
+  ASSERT_TRUE(collector.wait());
+  EXPECT_EQ(collector.last.completion_tokens, 12);
+  EXPECT_FALSE(collector.text.empty());
+
+  EngineOptions unknown;
+  unknown.cache_type_v = "q9_9";
+  auto refused = Engine::create(model_, unknown);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().find("unknown KV cache type 'q9_9'"), std::string::npos)
+      << refused.error();
+  EXPECT_NE(refused.error().find("q8_0"), std::string::npos) << refused.error();
+
+  EngineOptions misfit;  // stories260K's heads hold 8 values; a q8_0 block holds 32
+  misfit.cache_type_k = "q8_0";
+  auto refused_block = Engine::create(model_, misfit);
+  ASSERT_FALSE(refused_block.has_value());
+  EXPECT_NE(refused_block.error().find("--cache-type-k q8_0 stores blocks of 32"),
+            std::string::npos)
+      << refused_block.error();
+  EXPECT_NE(refused_block.error().find("head size (8)"), std::string::npos)
+      << refused_block.error();
 }
 
 }  // namespace

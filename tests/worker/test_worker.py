@@ -30,6 +30,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -814,9 +815,54 @@ class GenerationShapeMixin:
         self.complete(self.PROMPT, max_tokens=2)
         wait_for_metric(self.port, "hearth_worker_requests_total", lambda v: v >= before + 1, 10)
         text = metrics(self.port)
+        steps = metric_value(text, "hearth_worker_decode_calls_total")
+        self.assertIsNotNone(steps, "hearth_worker_decode_calls_total missing:\n" + text)
+        self.complete(self.PROMPT, max_tokens=3)  # one prompt step, then two decode steps
+        wait_for_metric(self.port, "hearth_worker_decode_calls_total",
+                        lambda v: v >= steps + 3, 10)
+        text = metrics(self.port)
+        self.assertIsNotNone(metric_value(text, "hearth_worker_gathered_jobs_total"), text)
         busy = metric_value(text, "hearth_worker_busy_slots")
         self.assertIsNotNone(busy, "hearth_worker_busy_slots missing:\n" + text)
         self.assertGreaterEqual(busy, 0)
+
+
+class LoadFailureTest(unittest.TestCase):
+    """A model that cannot be served: /health and every route say why, and the worker stays up."""
+
+    def check_failed_worker(self, model_path, args, expected_in_message):
+        process = ManagedProcess([HEARTH_BIN, "worker", "--model", model_path, "--listen",
+                                  HOST + ":0", "--threads", "1", *args], "failing worker")
+        try:
+            port = process.wait_for_port(30 * SCALE)
+            deadline = time.monotonic() + 60 * SCALE
+            while True:
+                health = http_request(port, "GET", "/health", timeout=5)
+                if health.status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(health.status, 500, health)
+            body = health.json()
+            self.assertEqual(body["status"], "error")
+            self.assertEqual(body["error"]["code"], "model_load_failed")
+            self.assertIn(expected_in_message, body["error"]["message"])
+            reply = post(port, "/v1/completions", {"prompt": "Hello", "max_tokens": 2})
+            error = assert_error(self, reply, 500, code="model_load_failed")
+            self.assertIn(expected_in_message, error["message"])
+            self.assertTrue(process.alive())
+            self.assertIn(expected_in_message, process.log_text())
+        finally:
+            stop_and_check(process)
+
+    def test_file_that_is_not_a_gguf(self):
+        with tempfile.NamedTemporaryFile(suffix=".gguf") as bogus:
+            bogus.write(b"this is not a GGUF file\n" * 64)
+            bogus.flush()
+            self.check_failed_worker(bogus.name, (), "GGUF")
+
+    def test_kv_cache_type_the_model_cannot_hold(self):
+        self.check_failed_worker(STORIES, ("--cache-type-k", "q8_0"),
+                                 "--cache-type-k q8_0 stores blocks of 32")
 
 
 # ---------------------------------------------------------------------------------------------
