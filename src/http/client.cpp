@@ -1,0 +1,858 @@
+#include "http/client.hpp"
+
+#include <sys/un.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+namespace hearth::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using RequestMessage = bhttp::request<bhttp::string_body>;
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
+constexpr std::size_t kBodyPieceBytes = 64 * 1024;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+std::string_view find_header(const Headers& headers, std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (iequals(key, name)) {
+      return value;
+    }
+  }
+  return {};
+}
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  for (auto& c : result) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return result;
+}
+
+// now + limit without overflowing for "practically infinite" limits.
+Clock::time_point deadline_after(Clock::time_point now, std::chrono::milliseconds limit) {
+  if (limit.count() <= 0) {
+    return now;
+  }
+  const auto room =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+  return limit >= room ? Clock::time_point::max() : now + limit;
+}
+
+// The deadline of one step: its own limit, or the whole exchange's if that comes first.
+struct Deadline {
+  Clock::time_point at = Clock::time_point::max();
+  std::string_view name;  // "connect", "first-byte", "idle" or "total"
+  std::chrono::milliseconds limit{0};
+
+  std::string describe() const {
+    return "the " + std::string(name) + " timeout of " + std::to_string(limit.count()) +
+           " ms expired";
+  }
+};
+
+Deadline step_deadline(std::string_view name, std::chrono::milliseconds limit,
+                       Clock::time_point total_at, std::chrono::milliseconds total) {
+  const auto step_at = deadline_after(Clock::now(), limit);
+  if (total_at <= step_at) {
+    return Deadline{total_at, "total", total};
+  }
+  return Deadline{step_at, name, limit};
+}
+
+ClientError make_error(ClientError::Kind kind, std::string message, bool response_started) {
+  ClientError error;
+  error.kind = kind;
+  error.message = std::move(message);
+  error.response_started = response_started;
+  return error;
+}
+
+std::string host_header(const Endpoint& endpoint) {
+  if (endpoint.kind == Endpoint::Kind::unix_socket) {
+    return "localhost";
+  }
+  const bool ipv6 = endpoint.host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" + std::to_string(endpoint.port);
+}
+
+bool is_hop_header(std::string_view name) {
+  return iequals(name, "host") || iequals(name, "content-length") || iequals(name, "connection") ||
+         iequals(name, "transfer-encoding") || iequals(name, "keep-alive");
+}
+
+RequestMessage build_request(const Endpoint& endpoint, ClientRequest request) {
+  RequestMessage message;
+  message.version(11);
+  const auto verb =
+      bhttp::string_to_verb(beast::string_view(request.method.data(), request.method.size()));
+  if (verb == bhttp::verb::unknown) {
+    message.method_string(beast::string_view(request.method.data(), request.method.size()));
+  } else {
+    message.method(verb);
+  }
+  const std::string target =
+      endpoint.path_prefix + (request.target.empty() ? std::string("/") : request.target);
+  message.target(beast::string_view(target.data(), target.size()));
+  for (const auto& [name, value] : request.headers) {
+    // CR or LF in a forwarded header would let its sender inject headers of its own.
+    const bool injectable = name.find_first_of("\r\n:") != std::string::npos ||
+                            value.find_first_of("\r\n") != std::string::npos;
+    if (name.empty() || injectable || is_hop_header(name)) {
+      continue;
+    }
+    message.insert(beast::string_view(name.data(), name.size()),
+                   beast::string_view(value.data(), value.size()));
+  }
+  const std::string host = host_header(endpoint);
+  message.set(bhttp::field::host, beast::string_view(host.data(), host.size()));
+  message.body() = std::move(request.body);
+  message.prepare_payload();
+  message.keep_alive(true);
+  return message;
+}
+
+bool is_beast_http_error(const error_code& error) {
+  static const auto& category = bhttp::make_error_code(bhttp::error::bad_version).category();
+  return &error.category() == &category;
+}
+
+// What a pooled connection closed by the peer while idle looks like when it is used again.
+bool is_stale_connection_error(const error_code& error) {
+  return error == bhttp::error::end_of_stream || error == net::error::eof ||
+         error == net::error::connection_reset || error == net::error::broken_pipe ||
+         error == net::error::connection_aborted;
+}
+
+struct ExchangeState;
+
+// What the strand-side steps hand back. Default-constructible: co_spawn needs that.
+struct StartResult {
+  std::optional<ClientError> error;
+  bool retry_on_fresh_connection = false;
+};
+struct PieceResult {
+  std::optional<ClientError> error;
+  std::optional<std::string> piece;
+  bool done = false;
+};
+
+// One connection to the endpoint. Everything that touches the socket, the read buffer or the
+// timer runs on the connection's strand; callers on other executors reach it through co_spawn
+// (the steps) or post (close, cancel). Used by one request at a time.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Strand = net::strand<net::any_io_executor>;
+
+  Connection(const net::any_io_executor& executor, const Endpoint& endpoint)
+      : strand_(net::make_strand(executor)), endpoint_(endpoint), timer_(strand_) {}
+  virtual ~Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  const Strand& strand() const { return strand_; }
+  // Any thread: false once the connection was closed for good.
+  bool usable() const { return open_.load(std::memory_order_acquire); }
+
+  // Any thread. Each request gets a fresh id, so a cancellation arriving late for an earlier
+  // request on this connection finds a different id and is ignored.
+  std::uint64_t lease() { return ++request_id_; }
+  void end_lease() { ++request_id_; }
+
+  // Any thread.
+  void cancel(std::uint64_t id) {
+    net::post(strand_, [self = shared_from_this(), id]() {
+      if (self->request_id_.load() == id) {
+        self->cancelled_ = true;
+        self->close();
+      }
+    });
+  }
+  void close_soon() {
+    net::post(strand_, [self = shared_from_this()]() { self->close(); });
+  }
+
+  // Strand only: whether bytes beyond the last response were received (never pool those).
+  bool has_unread_bytes() const { return buffer_.size() != 0; }
+
+  // Connects (unless reused), sends the request and reads the response header.
+  net::awaitable<StartResult> start(std::shared_ptr<ExchangeState> state,
+                                    std::shared_ptr<const RequestMessage> message, bool reused);
+  // Reads the next piece of the body (waiting at most the idle timeout for it).
+  net::awaitable<PieceResult> read_piece(std::shared_ptr<ExchangeState> state);
+
+ protected:
+  virtual net::awaitable<error_code> connect_socket() = 0;
+  virtual net::awaitable<error_code> write_request(const RequestMessage& message) = 0;
+  virtual net::awaitable<error_code> read_header(ResponseParser& parser) = 0;
+  virtual net::awaitable<error_code> read_some(ResponseParser& parser) = 0;
+  virtual void close_transport() = 0;
+
+  // Strand only: a timeout, a cancellation or a close ends every pending step.
+  bool aborted() const { return cancelled_ || timed_out_.has_value() || !usable(); }
+
+  Strand strand_;
+  Endpoint endpoint_;
+  beast::flat_buffer buffer_;
+
+ private:
+  void close() {
+    open_.store(false, std::memory_order_release);
+    disarm();
+    close_transport();
+  }
+
+  // The timer closes the connection when the deadline passes; the step then fails.
+  void arm(const Deadline& deadline) {
+    const auto generation = ++timer_generation_;
+    if (deadline.at == Clock::time_point::max()) {
+      return;
+    }
+    timer_.expires_at(deadline.at);
+    timer_.async_wait([weak = weak_from_this(), generation, deadline](const error_code& error) {
+      auto self = weak.lock();
+      if (error || !self || self->timer_generation_ != generation) {
+        return;
+      }
+      self->timed_out_ = deadline;
+      self->close();
+    });
+  }
+  void disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // Turns a failed step into the error the caller sees; the cause wins over the symptom.
+  ClientError classify(const error_code& error, bool response_started,
+                       std::string_view doing) const {
+    using Kind = ClientError::Kind;
+    if (cancelled_) {
+      return make_error(Kind::cancelled, "the request was cancelled", response_started);
+    }
+    if (timed_out_) {
+      return make_error(Kind::timeout, timed_out_->describe() + " while " + std::string(doing),
+                        response_started);
+    }
+    if (error == bhttp::error::header_limit) {
+      return make_error(Kind::protocol, "the response header exceeds the size limit",
+                        response_started);
+    }
+    if (error == bhttp::error::end_of_stream || error == bhttp::error::partial_message ||
+        !is_beast_http_error(error)) {
+      return make_error(
+          Kind::closed_early,
+          "the connection closed while " + std::string(doing) + ": " + error.message(),
+          response_started);
+    }
+    return make_error(Kind::protocol, "malformed response: " + error.message(), response_started);
+  }
+
+  std::atomic<bool> open_{true};
+  std::atomic<std::uint64_t> request_id_{0};
+  net::steady_timer timer_;
+  std::uint64_t timer_generation_ = 0;
+  bool cancelled_ = false;
+  std::optional<Deadline> timed_out_;
+};
+
+// One request on one connection: the parser and the body scratch space, shared between the
+// caller-side ResponseStream and the strand-side steps.
+struct ExchangeState {
+  ExchangeState(std::shared_ptr<Connection> exchange_connection, const ClientOptions& options,
+                Clock::time_point total_at, bool head_request)
+      : connection(std::move(exchange_connection)),
+        timeouts(options.timeouts),
+        total_deadline(total_at),
+        scratch(kBodyPieceBytes) {
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(options.max_response_header_bytes, UINT32_MAX)));
+    // stream() has no body limit; fetch() counts on its own. Not boost::none: Beast 1.74 then
+    // compares `length > none`, which is true, and fails every body.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.eager(true);
+    parser.skip(head_request);
+  }
+
+  std::shared_ptr<Connection> connection;
+  ClientTimeouts timeouts;
+  Clock::time_point total_deadline;
+  ResponseParser parser;
+  std::vector<char> scratch;
+};
+
+net::awaitable<StartResult> Connection::start(std::shared_ptr<ExchangeState> state,
+                                              std::shared_ptr<const RequestMessage> message,
+                                              bool reused) {
+  StartResult result;
+  const auto& timeouts = state->timeouts;
+  if (aborted()) {
+    result.error = classify(net::error::operation_aborted, false, "starting the request");
+    co_return result;
+  }
+  if (!reused) {
+    arm(step_deadline("connect", timeouts.connect, state->total_deadline, timeouts.total));
+    const error_code error = co_await connect_socket();
+    disarm();
+    if (error) {
+      const bool was_aborted = cancelled_ || timed_out_;
+      close();
+      result.error =
+          was_aborted
+              ? classify(error, false, "connecting")
+              : make_error(ClientError::Kind::connect_failed,
+                           "cannot connect to " + endpoint_.to_string() + ": " + error.message(),
+                           false);
+      co_return result;
+    }
+  }
+  arm(step_deadline("first-byte", timeouts.first_byte, state->total_deadline, timeouts.total));
+  error_code error = co_await write_request(*message);
+  const bool written = !error;
+  if (written) {
+    error = co_await read_header(state->parser);
+  }
+  disarm();
+  if (error) {
+    const bool response_started = state->parser.got_some();
+    result.retry_on_fresh_connection = reused && !response_started && !cancelled_ && !timed_out_ &&
+                                       is_stale_connection_error(error);
+    const std::string_view doing =
+        written ? "waiting for the response header" : "sending the request";
+    result.error = classify(error, response_started, doing);
+    close();
+  }
+  co_return result;
+}
+
+net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState> state) {
+  PieceResult result;
+  auto& parser = state->parser;
+  if (aborted()) {
+    result.error = classify(net::error::operation_aborted, true, "reading the response body");
+    co_return result;
+  }
+  arm(step_deadline("idle", state->timeouts.idle, state->total_deadline, state->timeouts.total));
+  while (!parser.is_done()) {
+    auto& body = parser.get().body();
+    body.data = state->scratch.data();
+    body.size = state->scratch.size();
+    error_code error = co_await read_some(parser);
+    if (error == bhttp::error::need_buffer) {
+      error = {};  // the scratch space is full: hand this piece over
+    }
+    if (error) {
+      disarm();
+      result.error = classify(error, true, "reading the response body");
+      close();
+      co_return result;
+    }
+    const std::size_t received = state->scratch.size() - body.size;
+    if (received > 0) {
+      result.piece.emplace(state->scratch.data(), received);
+      break;
+    }
+  }
+  disarm();
+  result.done = parser.is_done();
+  co_return result;
+}
+
+template <class Protocol>
+class StreamConnection : public Connection {
+ public:
+  StreamConnection(const net::any_io_executor& executor, const Endpoint& endpoint)
+      : Connection(executor, endpoint), socket_(strand_) {}
+
+ protected:
+  using Socket = typename Protocol::socket;
+
+  net::awaitable<error_code> write_request(const RequestMessage& message) override {
+    error_code error;
+    co_await bhttp::async_write(socket_, message, net::redirect_error(net::use_awaitable, error));
+    co_return error;
+  }
+  net::awaitable<error_code> read_header(ResponseParser& parser) override {
+    error_code error;
+    co_await bhttp::async_read_header(socket_, buffer_, parser,
+                                      net::redirect_error(net::use_awaitable, error));
+    co_return error;
+  }
+  net::awaitable<error_code> read_some(ResponseParser& parser) override {
+    error_code error;
+    co_await bhttp::async_read_some(socket_, buffer_, parser,
+                                    net::redirect_error(net::use_awaitable, error));
+    co_return error;
+  }
+  void close_transport() override {
+    // shutdown sends the FIN at once, so the upstream notices and stops its work.
+    error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  Socket socket_;
+};
+
+class TcpConnection final : public StreamConnection<net::ip::tcp> {
+ public:
+  TcpConnection(const net::any_io_executor& executor, const Endpoint& endpoint)
+      : StreamConnection(executor, endpoint), resolver_(strand_) {}
+
+ protected:
+  net::awaitable<error_code> connect_socket() override {
+    error_code error;
+    const std::string service = std::to_string(endpoint_.port);
+    auto results = co_await resolver_.async_resolve(endpoint_.host, service,
+                                                    net::ip::resolver_base::numeric_service,
+                                                    net::redirect_error(net::use_awaitable, error));
+    if (error) {
+      co_return error;
+    }
+    error = net::error::host_not_found;
+    for (const auto& entry : results) {
+      if (aborted()) {
+        error = net::error::operation_aborted;
+        break;
+      }
+      error_code ignored;
+      socket_.close(ignored);
+      error = {};
+      co_await socket_.async_connect(entry.endpoint(),
+                                     net::redirect_error(net::use_awaitable, error));
+      if (!error) {
+        socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+        break;
+      }
+    }
+    co_return error;
+  }
+  void close_transport() override {
+    resolver_.cancel();
+    StreamConnection::close_transport();
+  }
+
+ private:
+  net::ip::tcp::resolver resolver_;
+};
+
+class UnixConnection final : public StreamConnection<net::local::stream_protocol> {
+ public:
+  using StreamConnection::StreamConnection;
+
+ protected:
+  net::awaitable<error_code> connect_socket() override {
+    error_code error;
+    const net::local::stream_protocol::endpoint target(endpoint_.socket_path);
+    co_await socket_.async_connect(target, net::redirect_error(net::use_awaitable, error));
+    co_return error;
+  }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Endpoint
+
+Expected<Endpoint, std::string> Endpoint::parse(const std::string& url) {
+  constexpr std::string_view kForm = "expected http://HOST:PORT[/PREFIX] or unix:/PATH";
+  Endpoint endpoint;
+  if (istarts_with(url, "unix:")) {
+    std::string path = url.substr(5);
+    if (path.starts_with("//")) {
+      path.erase(0, 2);  // unix:///abs/path
+    }
+    if (path.empty() || path.front() != '/') {
+      return unexpected("invalid endpoint '" + url +
+                        "': the unix socket path must be absolute, as in unix:/run/hearth.sock");
+    }
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return unexpected("invalid endpoint '" + url + "': the unix socket path is longer than " +
+                        std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+    }
+    endpoint.kind = Kind::unix_socket;
+    endpoint.socket_path = std::move(path);
+    return endpoint;
+  }
+  if (istarts_with(url, "https://")) {
+    return unexpected("invalid endpoint '" + url +
+                      "': https is not supported for backends yet; use http:// or unix:");
+  }
+  if (!istarts_with(url, "http://")) {
+    return unexpected("invalid endpoint '" + url + "': " + std::string(kForm));
+  }
+  const std::string rest = url.substr(7);
+  if (rest.find_first_of("?# \t\r\n") != std::string::npos) {
+    return unexpected("invalid endpoint '" + url +
+                      "': a query, fragment or whitespace is not allowed");
+  }
+  const auto slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  std::string prefix = slash == std::string::npos ? std::string() : rest.substr(slash);
+  if (authority.find('@') != std::string::npos) {
+    return unexpected("invalid endpoint '" + url + "': credentials in the URL are not supported");
+  }
+
+  std::string host;
+  std::optional<std::string> port_text;
+  if (authority.starts_with("[")) {
+    const auto close = authority.find(']');
+    if (close == std::string::npos) {
+      return unexpected("invalid endpoint '" + url + "': missing ']' after the IPv6 address");
+    }
+    host = authority.substr(1, close - 1);
+    error_code error;
+    net::ip::make_address_v6(host, error);
+    if (error) {
+      return unexpected("invalid endpoint '" + url + "': '" + host + "' is not an IPv6 address");
+    }
+    const std::string after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return unexpected("invalid endpoint '" + url + "': expected ':PORT' after ']'");
+      }
+      port_text = after.substr(1);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text->find(':') != std::string::npos) {
+        return unexpected("invalid endpoint '" + url +
+                          "': an IPv6 address must be in brackets, as in http://[::1]:8080");
+      }
+    }
+    if (host.empty()) {
+      return unexpected("invalid endpoint '" + url + "': missing host; " + std::string(kForm));
+    }
+    const bool valid_host = std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+    });
+    if (!valid_host) {
+      return unexpected("invalid endpoint '" + url + "': '" + host + "' is not a valid host");
+    }
+  }
+
+  unsigned port = 80;  // as in any http URL
+  if (port_text) {
+    unsigned value = 0;
+    const char* first = port_text->data();
+    const char* last = first + port_text->size();
+    const auto [end, error] = std::from_chars(first, last, value);
+    if (port_text->empty() || error != std::errc() || end != last || value == 0 || value > 65535) {
+      return unexpected("invalid endpoint '" + url + "': the port must be a number from 1 to " +
+                        "65535, got '" + *port_text + "'");
+    }
+    port = value;
+  }
+  while (!prefix.empty() && prefix.back() == '/') {
+    prefix.pop_back();
+  }
+  endpoint.kind = Kind::tcp;
+  endpoint.host = std::move(host);
+  endpoint.port = static_cast<unsigned short>(port);
+  endpoint.path_prefix = std::move(prefix);
+  return endpoint;
+}
+
+std::string Endpoint::to_string() const {
+  if (kind == Kind::unix_socket) {
+    return "unix:" + socket_path;
+  }
+  return "http://" + host_header(*this) + path_prefix;
+}
+
+std::string_view to_string(ClientError::Kind kind) {
+  switch (kind) {
+    case ClientError::Kind::connect_failed:
+      return "connect_failed";
+    case ClientError::Kind::timeout:
+      return "timeout";
+    case ClientError::Kind::protocol:
+      return "protocol";
+    case ClientError::Kind::closed_early:
+      return "closed_early";
+    case ClientError::Kind::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+std::string_view ClientResponse::header(std::string_view name) const {
+  return find_header(headers, name);
+}
+
+std::string_view ResponseStream::header(std::string_view name) const {
+  return find_header(headers(), name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpClient
+
+namespace {
+
+// The pool and settings behind an HttpClient, outliving it while requests still run.
+struct ClientCore {
+  net::any_io_executor executor;
+  Endpoint endpoint;
+  ClientOptions options;
+  ClientStats stats;
+  std::mutex mutex;
+  std::vector<std::shared_ptr<Connection>> idle;  // most recently used last
+  bool shut_down = false;
+
+  ClientCore(net::any_io_executor client_executor, Endpoint client_endpoint,
+             ClientOptions client_options)
+      : executor(std::move(client_executor)),
+        endpoint(std::move(client_endpoint)),
+        options(client_options) {}
+
+  std::shared_ptr<Connection> take_idle() {
+    std::lock_guard lock(mutex);
+    while (!idle.empty()) {
+      auto connection = std::move(idle.back());
+      idle.pop_back();
+      if (connection->usable()) {
+        return connection;
+      }
+    }
+    return nullptr;
+  }
+
+  std::shared_ptr<Connection> open_connection() {
+    stats.connections_opened.fetch_add(1, std::memory_order_relaxed);
+    if (endpoint.kind == Endpoint::Kind::unix_socket) {
+      return std::make_shared<UnixConnection>(executor, endpoint);
+    }
+    return std::make_shared<TcpConnection>(executor, endpoint);
+  }
+
+  void release(std::shared_ptr<Connection> connection) {
+    connection->end_lease();
+    {
+      std::lock_guard lock(mutex);
+      if (!shut_down && connection->usable() && idle.size() < options.max_idle_connections) {
+        idle.push_back(std::move(connection));
+        return;
+      }
+    }
+    connection->close_soon();
+  }
+
+  void close_idle(bool shutting_down) {
+    std::vector<std::shared_ptr<Connection>> closing;
+    {
+      std::lock_guard lock(mutex);
+      shut_down = shut_down || shutting_down;
+      closing.swap(idle);
+    }
+    for (auto& connection : closing) {
+      connection->close_soon();
+    }
+  }
+};
+
+class ResponseStreamImpl final : public ResponseStream {
+ public:
+  ResponseStreamImpl(std::weak_ptr<ClientCore> client, std::shared_ptr<ExchangeState> state)
+      : client_(std::move(client)), state_(std::move(state)) {
+    const auto& message = state_->parser.get();
+    status_ = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+      const auto name = field.name_string();
+      headers_.emplace_back(lower(std::string_view(name.data(), name.size())),
+                            std::string(field.value()));
+    }
+    if (state_->parser.is_done()) {
+      finish();
+    }
+  }
+
+  ~ResponseStreamImpl() override {
+    if (state_ && state_->connection) {
+      state_->connection->close_soon();  // unfinished: the upstream must see us go
+    }
+  }
+
+  int status() const override { return status_; }
+  const Headers& headers() const override { return headers_; }
+
+  net::awaitable<Expected<std::optional<std::string>, ClientError>> next() override {
+    if (error_) {
+      co_return unexpected(*error_);
+    }
+    if (!state_) {
+      std::optional<std::string> end;
+      co_return end;
+    }
+    auto connection = state_->connection;
+    PieceResult result = co_await net::co_spawn(connection->strand(),
+                                                connection->read_piece(state_), net::use_awaitable);
+    if (result.error) {
+      error_ = std::move(result.error);
+      state_.reset();  // the strand side already closed the connection
+      co_return unexpected(*error_);
+    }
+    if (result.done) {
+      finish();
+    }
+    co_return std::move(result.piece);
+  }
+
+ private:
+  // The body is complete: the connection goes back to the pool if the response allows it.
+  void finish() {
+    auto state = std::move(state_);
+    auto connection = std::move(state->connection);
+    const bool reusable = state->parser.keep_alive() && !connection->has_unread_bytes();
+    auto client = client_.lock();
+    if (client && reusable) {
+      client->release(std::move(connection));
+    } else {
+      connection->close_soon();
+    }
+  }
+
+  std::weak_ptr<ClientCore> client_;
+  std::shared_ptr<ExchangeState> state_;  // null once the body ended or failed
+  int status_ = 0;
+  Headers headers_;
+  std::optional<ClientError> error_;
+};
+
+}  // namespace
+
+struct HttpClient::Impl : ClientCore {
+  using ClientCore::ClientCore;
+};
+
+HttpClient::HttpClient(net::any_io_executor executor, Endpoint endpoint, ClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(endpoint), options)) {}
+
+HttpClient::~HttpClient() { impl_->close_idle(true); }
+
+const Endpoint& HttpClient::endpoint() const { return impl_->endpoint; }
+
+const ClientStats& HttpClient::stats() const { return impl_->stats; }
+
+void HttpClient::close_idle() { impl_->close_idle(false); }
+
+net::awaitable<Expected<std::unique_ptr<ResponseStream>, ClientError>> HttpClient::stream(
+    ClientRequest request, CancellationToken cancellation) {
+  auto impl = impl_;
+  if (cancellation.cancelled()) {
+    co_return unexpected(make_error(ClientError::Kind::cancelled,
+                                    "the request was cancelled before it was sent", false));
+  }
+  const bool head_request = iequals(request.method, "HEAD");
+  auto message =
+      std::make_shared<const RequestMessage>(build_request(impl->endpoint, std::move(request)));
+  const auto total_deadline = deadline_after(Clock::now(), impl->options.timeouts.total);
+  for (int attempt = 0;; ++attempt) {
+    // The retry takes a fresh connection: the other idle ones may be just as stale.
+    auto connection = attempt == 0 ? impl->take_idle() : nullptr;
+    const bool reused = connection != nullptr;
+    if (reused) {
+      impl->stats.connections_reused.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      connection = impl->open_connection();
+    }
+    auto state =
+        std::make_shared<ExchangeState>(connection, impl->options, total_deadline, head_request);
+    const auto id = connection->lease();
+    std::weak_ptr<Connection> weak_connection = connection;
+    cancellation.on_cancel([weak_connection, id]() {
+      if (auto target = weak_connection.lock()) {
+        target->cancel(id);
+      }
+    });
+    StartResult started = co_await net::co_spawn(
+        connection->strand(), connection->start(state, message, reused), net::use_awaitable);
+    if (!started.error) {
+      std::unique_ptr<ResponseStream> response =
+          std::make_unique<ResponseStreamImpl>(impl, std::move(state));
+      co_return std::move(response);
+    }
+    if (started.retry_on_fresh_connection && attempt == 0) {
+      impl->stats.stale_retries.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    co_return unexpected(std::move(*started.error));
+  }
+}
+
+net::awaitable<Expected<ClientResponse, ClientError>> HttpClient::fetch(
+    ClientRequest request, CancellationToken cancellation) {
+  auto streamed = co_await stream(std::move(request), std::move(cancellation));
+  if (!streamed) {
+    co_return unexpected(streamed.error());
+  }
+  std::unique_ptr<ResponseStream> body_stream = std::move(streamed.value());
+  const std::size_t limit = impl_->options.max_response_body_bytes;
+  const auto too_large = [limit]() {
+    return make_error(ClientError::Kind::protocol,
+                      "the response body exceeds the limit of " + std::to_string(limit) + " bytes",
+                      true);
+  };
+  ClientResponse response;
+  response.status = body_stream->status();
+  response.headers = body_stream->headers();
+  const std::string_view declared = response.header("content-length");
+  std::uint64_t declared_length = 0;
+  if (!declared.empty() &&
+      std::from_chars(declared.data(), declared.data() + declared.size(), declared_length).ec ==
+          std::errc() &&
+      declared_length > limit) {
+    co_return unexpected(too_large());  // closes the connection without reading the body
+  }
+  while (true) {
+    auto piece = co_await body_stream->next();
+    if (!piece) {
+      co_return unexpected(piece.error());
+    }
+    if (!piece.value()) {
+      break;
+    }
+    if (response.body.size() + piece.value()->size() > limit) {
+      co_return unexpected(too_large());
+    }
+    response.body += *piece.value();
+  }
+  co_return response;
+}
+
+}  // namespace hearth::http
