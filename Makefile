@@ -32,12 +32,14 @@ test: configure
 	@ninja -C $(BUILD_DIR) -j$(JOBS) test-deps
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j1
 
+# The gateway on $(LISTEN). With CONFIG=FILE it follows that file; otherwise every GGUF in
+# $(MODELS_DIR) is served (loaded on first use), or the generated fixture models when there is none.
 serve: build
-	@model="$(MODEL)"; \
-	if [ -z "$$model" ] && [ -n "$(MODELS_DIR)" ]; then model=$$(ls $(MODELS_DIR)/*.gguf 2>/dev/null | head -n1); fi; \
-	if [ -z "$$model" ]; then ninja -C $(BUILD_DIR) fixtures >/dev/null && model=$(BUILD_DIR)/fixtures/tiny-qwen2-chat.gguf; fi; \
-	echo "hearth: serving $$model on http://$(LISTEN)"; \
-	exec $(BUILD_DIR)/bin/hearth worker --model "$$model" --listen $(LISTEN)
+	@models_dir="$(MODELS_DIR)"; \
+	if [ -z "$(CONFIG)" ] && [ -z "$$(ls $$models_dir/*.gguf 2>/dev/null)" ]; then \
+	  ninja -C $(BUILD_DIR) fixtures >/dev/null && models_dir=$(BUILD_DIR)/fixtures; fi; \
+	echo "hearth: gateway on http://$(LISTEN) ($(if $(CONFIG),config $(CONFIG),models from $$models_dir))"; \
+	exec $(BUILD_DIR)/bin/hearth serve --listen $(LISTEN) $(if $(CONFIG),--config $(CONFIG),--models-dir "$$models_dir")
 
 bench: configure
 	@bench/run

@@ -1,6 +1,7 @@
 #include "api/parse.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -837,6 +838,82 @@ Expected<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view bo
 
 Expected<RerankRequest, ApiError> parse_rerank_request(std::string_view body) {
   return parse_with<RerankRequest>(body, read_rerank);
+}
+
+namespace {
+
+std::chrono::milliseconds read_keep_alive(const json& value) {
+  const std::string path = "keep_alive";
+  if (value.is_number()) {
+    const double seconds = value.get<double>();
+    if (!std::isfinite(seconds)) {
+      reject("'keep_alive' must be a finite number of seconds", path, "invalid_value");
+    }
+    return seconds < 0 ? std::chrono::milliseconds::max()
+                       : std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
+  if (!value.is_string()) {
+    reject("'keep_alive' must be a number of seconds or a duration such as \"5m\"", path,
+           "invalid_type");
+  }
+  const std::string text = value.get<std::string>();
+  std::size_t consumed = 0;
+  double amount = 0;
+  try {
+    amount = std::stod(text, &consumed);
+  } catch (const std::exception&) {
+    consumed = 0;
+  }
+  const std::string unit = text.substr(consumed);
+  double scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1000;
+  } else if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  }
+  if (consumed == 0 || scale == 0 || !std::isfinite(amount)) {
+    reject(
+        "'keep_alive' is not a duration: \"" + text + "\" (examples: \"30s\", \"5m\", \"1h\", -1)",
+        path, "invalid_value");
+  }
+  if (amount < 0) {
+    return std::chrono::milliseconds::max();
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(amount * scale));
+}
+
+RoutingFields read_routing_fields(const json& body) {
+  RoutingFields fields;
+  if (const json* model = find_optional(body, "model")) {
+    fields.model = as_string(*model, "model");
+  }
+  if (const json* stream = find_optional(body, "stream")) {
+    fields.stream = as_bool(*stream, "stream");
+  }
+  if (const json* keep_alive = find_optional(body, "keep_alive")) {
+    fields.keep_alive = read_keep_alive(*keep_alive);
+  }
+  return fields;
+}
+
+std::string read_and_replace_model(json body, const std::string& model) {
+  body["model"] = model;
+  return body.dump();
+}
+
+}  // namespace
+
+Expected<RoutingFields, ApiError> parse_routing_fields(std::string_view body) {
+  return parse_with<RoutingFields>(body, read_routing_fields);
+}
+
+Expected<std::string, ApiError> replace_model(std::string_view body, const std::string& model) {
+  return parse_with<std::string>(
+      body, [&model](json document) { return read_and_replace_model(std::move(document), model); });
 }
 
 }  // namespace hearth::api

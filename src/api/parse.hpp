@@ -3,6 +3,9 @@
 // `param` names the offending field (e.g. "messages[2].content"), as OpenAI's errors do.
 #pragma once
 
+#include <chrono>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "api/types.hpp"
@@ -21,5 +24,21 @@ Expected<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view bo
 
 // POST /v1/rerank
 Expected<RerankRequest, ApiError> parse_rerank_request(std::string_view body);
+
+// The fields the gateway routes on, read without validating the rest of the body: the backend
+// that serves the request validates it in full and its errors reach the client unchanged.
+struct RoutingFields {
+  std::string model;  // "" when absent or null
+  bool stream = false;
+  // Ollama's per-request keep_alive: how long the model stays loaded once idle after this
+  // request. A number is seconds, a string has a unit ("90s", "5m", "1h", "500ms"); negative
+  // means forever (returned as std::chrono::milliseconds::max()); 0 unloads at once.
+  std::optional<std::chrono::milliseconds> keep_alive;
+};
+Expected<RoutingFields, ApiError> parse_routing_fields(std::string_view body);
+
+// The body with its "model" field set to `model`, for backends that know the model by another
+// name; key order is kept.
+Expected<std::string, ApiError> replace_model(std::string_view body, const std::string& model);
 
 }  // namespace hearth::api

@@ -259,12 +259,24 @@ std::string to_json(const RerankResponse& rerank) {
 std::string models_to_json(const std::vector<ModelCard>& models) {
   json data = json::array();
   for (const ModelCard& model : models) {
-    data.push_back(
-        json{{"id", model.id},
-             {"object", "model"},
-             {"created", model.created},
-             {"owned_by", model.owned_by},
-             {"meta", json{{"task", model.task}, {"context_length", model.context_length}}}});
+    json meta{{"task", model.task}};
+    if (model.context_length > 0) {
+      meta["context_length"] = model.context_length;
+    }
+    if (!model.state.empty()) {
+      meta["state"] = model.state;
+    }
+    if (!model.backend.empty()) {
+      meta["backend"] = model.backend;
+    }
+    if (!model.aliases.empty()) {
+      meta["aliases"] = model.aliases;
+    }
+    data.push_back(json{{"id", model.id},
+                        {"object", "model"},
+                        {"created", model.created},
+                        {"owned_by", model.owned_by},
+                        {"meta", std::move(meta)}});
   }
   return dump(json{{"object", "list"}, {"data", std::move(data)}});
 }

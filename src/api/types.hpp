@@ -245,6 +245,10 @@ struct ModelCard {
   // Extra fields Hearth adds to /v1/models entries.
   std::string task;  // chat, embedding, rerank
   int64_t context_length = 0;
+  // At the gateway: whether the model is loaded, loading, unloaded... and what serves it.
+  std::string state;
+  std::string backend;
+  std::vector<std::string> aliases;
 };
 
 }  // namespace hearth::api

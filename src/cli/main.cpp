@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "gateway/serve.hpp"
 #include "worker/worker.hpp"
 
 namespace {
@@ -29,12 +31,24 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("--verbose,-v", verbose, "Log llama.cpp's own messages too");
 
+  hearth::gateway::ServeOptions serve;
+  auto* serve_command = app.add_subcommand(
+      "serve", "Run the gateway: the OpenAI-compatible front door to local workers and backends");
+  serve_command->add_option("--config,-c", serve.config_path, "YAML configuration file")
+      ->check(CLI::ExistingFile);
+  serve_command->add_option("--listen", serve.listen,
+                            "HOST:PORT, overriding server.listen (port 0 picks a free one)");
+  serve_command->add_option("--models-dir", serve.models_dir,
+                            "Directory scanned for GGUF files when no --config is given");
+
   hearth::worker::WorkerOptions worker;
   auto* worker_command =
       app.add_subcommand("worker", "Serve one GGUF model over an OpenAI-compatible HTTP API");
   worker_command->add_option("--model,-m", worker.model_path, "GGUF file")
       ->required()
       ->check(CLI::ExistingFile);
+  worker_command->add_option("--name", worker.name,
+                             "Model name served (default: the file name without .gguf)");
   worker_command->add_option("--alias", worker.aliases, "Other names accepted in \"model\"");
   worker_command->add_option("--listen", worker.listen, "HOST:PORT (port 0 picks a free one)");
   worker_command->add_option("--socket", worker.socket_path, "Serve on a unix socket instead");
@@ -84,9 +98,24 @@ int main(int argc, char** argv) {
   inspect->add_option("file", inspect_path, "GGUF file")->required();
   inspect->add_flag("--json", inspect_json, "Print JSON");
 
+  auto* config_command = app.add_subcommand("config", "Check or explain a configuration file");
+  config_command->require_subcommand(1);
+  std::string config_path;
+  auto* config_check = config_command->add_subcommand("check", "Validate a configuration file");
+  config_check->add_option("file", config_path, "YAML configuration file")->required();
+  auto* config_explain = config_command->add_subcommand(
+      "explain", "Print the effective configuration with every default filled in");
+  config_explain->add_option("file", config_path, "YAML configuration file (none: the defaults)");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  if (*serve_command) {
+    if (serve.models_dir.empty()) {
+      serve.models_dir = hearth::config::default_models_dir();
+    }
+    return hearth::gateway::run_gateway(serve);
+  }
   if (*worker_command) {
     worker.verbose = verbose;
     worker.limits.idle_timeout =
@@ -103,6 +132,12 @@ int main(int argc, char** argv) {
   }
   if (*inspect) {
     return hearth::cli::inspect_command(inspect_path, inspect_json);
+  }
+  if (*config_check) {
+    return hearth::cli::config_check_command(config_path);
+  }
+  if (*config_explain) {
+    return hearth::cli::config_explain_command(config_path);
   }
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <cctype>
 #include <deque>
 #include <filesystem>
+#include <type_traits>
 #include <variant>
 
 namespace hearth::http {
@@ -442,6 +443,12 @@ net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> accepto
       continue;  // EMFILE and friends: keep accepting
     }
     stats.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    if constexpr (std::is_same_v<typename Acceptor::protocol_type, net::ip::tcp>) {
+      // Streamed answers are many small writes: with Nagle's algorithm each one waits for the
+      // peer's (delayed, up to 40 ms) ACK of the previous, and tokens arrive in bursts.
+      error_code ignored;
+      socket.set_option(net::ip::tcp::no_delay(true), ignored);
+    }
     if (static_cast<std::size_t>(stats.connections_open.load()) >= limits.max_connections) {
       stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
       // Answer in the error shape rather than dropping the connection silently.
@@ -547,19 +554,26 @@ Expected<std::monostate, std::string> Server::listen_unix(const std::string& pat
   return std::monostate{};
 }
 
+void Server::stop_accepting() {
+  std::vector<std::function<void()>> actions;
+  {
+    std::lock_guard lock(impl_->mutex);
+    actions.swap(impl_->stop_actions);
+  }
+  for (auto& action : actions) {
+    action();
+  }
+}
+
 void Server::stop() {
   if (impl_->stopping.exchange(true)) {
     return;
   }
-  std::vector<std::function<void()>> actions;
+  stop_accepting();
   std::vector<std::weak_ptr<ConnectionBase>> connections;
   {
     std::lock_guard lock(impl_->mutex);
-    actions.swap(impl_->stop_actions);
     connections.swap(impl_->connections);
-  }
-  for (auto& action : actions) {
-    action();
   }
   for (auto& weak : connections) {
     if (auto connection = weak.lock()) {
@@ -569,5 +583,26 @@ void Server::stop() {
 }
 
 const ServerStats& Server::stats() const { return impl_->stats; }
+
+Expected<std::pair<std::string, unsigned short>, std::string> parse_listen_address(
+    const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return unexpected("a listen address is HOST:PORT, got '" + listen + "'");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    const int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) {
+      throw std::out_of_range("port");
+    }
+    return std::make_pair(host, static_cast<unsigned short>(port));
+  } catch (const std::exception&) {
+    return unexpected("invalid port in listen address '" + listen + "'");
+  }
+}
 
 }  // namespace hearth::http

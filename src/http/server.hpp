@@ -101,6 +101,9 @@ class Server {
   // Binds a unix socket (replacing a stale file) with mode 0600.
   Expected<std::monostate, std::string> listen_unix(const std::string& path);
 
+  // Closes the listening sockets; connections already open keep being served (graceful
+  // shutdown: stop_accepting(), let requests finish, then stop()).
+  void stop_accepting();
   // Stops accepting and cancels every request in flight.
   void stop();
   const ServerStats& stats() const;
@@ -109,5 +112,9 @@ class Server {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// "HOST:PORT" or "[IPV6]:PORT" split into host and port.
+Expected<std::pair<std::string, unsigned short>, std::string> parse_listen_address(
+    const std::string& listen);
 
 }  // namespace hearth::http

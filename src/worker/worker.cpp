@@ -13,34 +13,11 @@
 
 namespace hearth::worker {
 
-namespace {
-
-Expected<std::pair<std::string, unsigned short>, std::string> split_host_port(
-    const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return unexpected("--listen wants HOST:PORT, got '" + listen + "'");
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  try {
-    const int port = std::stoi(listen.substr(colon + 1));
-    if (port < 0 || port > 65535) {
-      throw std::out_of_range("port");
-    }
-    return std::make_pair(host, static_cast<unsigned short>(port));
-  } catch (const std::exception&) {
-    return unexpected("--listen has an invalid port in '" + listen + "'");
-  }
-}
-
-}  // namespace
-
 int run_worker(const WorkerOptions& options) {
   engine::configure_llama_logging(options.verbose);
-  const std::string model_name = std::filesystem::path(options.model_path).stem().string();
+  const std::string model_name = options.name.empty()
+                                     ? std::filesystem::path(options.model_path).stem().string()
+                                     : options.name;
   WorkerService service(model_name, options.aliases);
 
   http::net::io_context io_context;
@@ -66,7 +43,7 @@ int run_worker(const WorkerOptions& options) {
     }
     spdlog::info("worker listening on unix socket {}", options.socket_path);
   } else {
-    auto address = split_host_port(options.listen);
+    auto address = http::parse_listen_address(options.listen);
     if (!address) {
       spdlog::error("{}", address.error());
       return 2;

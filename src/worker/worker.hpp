@@ -12,6 +12,7 @@ namespace hearth::worker {
 
 struct WorkerOptions {
   std::string model_path;
+  std::string name;  // the model's name in "model" and responses; "" : the file's stem
   std::vector<std::string> aliases;  // names accepted in "model" besides the file's stem
   std::string listen = "127.0.0.1:8080";
   std::string socket_path;  // when set, serve on this unix socket instead of TCP

@@ -1,0 +1,507 @@
+#include "gateway/gateway_service.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "api/parse.hpp"
+#include "api/serialize.hpp"
+#include "api/sse.hpp"
+
+namespace hearth::gateway {
+
+namespace net = boost::asio;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kPrometheus = "text/plain; version=0.0.4";
+constexpr std::string_view kDoneMarker = "data: [DONE]";
+constexpr std::string_view kHealthyBody = R"({"status":"ok"})";
+constexpr std::string_view kReadyBody = R"({"status":"ready"})";
+
+api::ApiError error_of(int status, std::string message, std::string code);
+
+// Bodies built outside the coroutines: GCC 12 miscompiles string literals and braced lists
+// inside coroutine bodies.
+std::string not_ready_body(const std::string& reason) {
+  return nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump();
+}
+
+std::string reloaded_body(const std::string& summary) {
+  return nlohmann::json{{"status", "reloaded"}, {"summary", summary}}.dump();
+}
+
+api::ApiError method_not_allowed(const std::string& method, const std::string& path) {
+  return error_of(405, "Method " + method + " is not allowed on " + path, "method_not_allowed");
+}
+
+api::ApiError not_found(const std::string& path) {
+  return error_of(404, "No route for " + path, "not_found");
+}
+
+api::ApiError broken_answer(const std::string& model, const std::string& backend,
+                            const std::string& why) {
+  return error_of(
+      502, "The backend for model '" + model + "' (" + backend + ") broke off its answer: " + why,
+      "backend_error");
+}
+
+http::Headers retry_after(int seconds) {
+  return http::Headers{{"Retry-After", std::to_string(seconds)}};
+}
+
+api::ApiError rejected_config(const std::string& why) {
+  api::ApiError error;
+  error.status = 400;
+  error.message = "The new configuration was rejected; the old one stays: " + why;
+  error.code = "invalid_config";
+  return error;
+}
+
+// Strips an optional "/v1" so "/chat/completions" works too, as many clients send it.
+std::string route_of(const std::string& path) {
+  if (path.rfind("/v1/", 0) == 0) {
+    return path.substr(3);
+  }
+  return path;
+}
+
+bool is_inference_route(const std::string& route) {
+  return route == "/chat/completions" || route == "/completions" || route == "/embeddings" ||
+         route == "/embedding" || route == "/rerank" || route == "/reranking";
+}
+
+api::ApiError error_of(int status, std::string message, std::string code) {
+  api::ApiError error;
+  error.status = status;
+  error.type = status >= 500 ? "server_error" : "invalid_request_error";
+  error.message = std::move(message);
+  error.code = std::move(code);
+  return error;
+}
+
+double milliseconds(Clock::duration duration) {
+  return std::chrono::duration<double, std::milli>(duration).count();
+}
+
+std::string iso8601_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
+}
+
+// The headers a backend's answer keeps on its way to the client.
+bool is_relayed_header(std::string_view name) {
+  return name == "retry-after" || name == "x-request-id";
+}
+
+}  // namespace
+
+// What one request did, for the response headers, the access log and the metrics.
+struct GatewayService::Exchange {
+  Clock::time_point start = Clock::now();
+  std::string route;
+  std::string model;
+  std::string backend;
+  int status = 0;
+  bool stream = false;
+  Clock::duration upstream{};  // time waiting on the backend (header and body)
+  std::size_t bytes_out = 0;
+  std::string error;
+  bool client_gone = false;
+};
+
+GatewayService::GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload)
+    : models_(models), metrics_(metrics), reload_(std::move(reload)) {}
+
+void GatewayService::set_config(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+}
+
+net::awaitable<void> GatewayService::handle(const http::Request& request, Writer& writer) {
+  Exchange exchange;
+  exchange.route = route_of(request.path);
+  ++in_flight_;
+  metrics_.in_flight.set({}, in_flight_);
+  const bool is_post = request.method == "POST";
+  const bool is_get = request.method == "GET";
+  if (is_inference_route(exchange.route) && is_post) {
+    co_await proxy(request, writer, exchange);
+  } else if (exchange.route == "/models" && is_get) {
+    exchange.status = 200;
+    co_await models(writer);
+  } else if (request.path == "/healthz" && is_get) {
+    exchange.status = 200;
+    co_await writer.send(200, kJson, std::string(kHealthyBody));
+  } else if (request.path == "/readyz" && is_get) {
+    co_await ready(writer);
+    exchange.status = writer.responded() ? 200 : 0;
+  } else if (request.path == "/metrics" && is_get) {
+    exchange.status = 200;
+    co_await metrics(writer);
+  } else if (request.path == "/admin/reload" && is_post) {
+    co_await reload(writer);
+    exchange.status = 200;
+  } else if (is_inference_route(exchange.route) || exchange.route == "/models" ||
+             request.path == "/healthz" || request.path == "/readyz" ||
+             request.path == "/metrics" || request.path == "/admin/reload") {
+    const auto error = method_not_allowed(request.method, request.path);
+    co_await send_error(writer, error, exchange);
+  } else {
+    exchange.route = "other";  // a scanner's random paths must not each become a series
+    const auto error = not_found(request.path);
+    co_await send_error(writer, error, exchange);
+  }
+  --in_flight_;
+  metrics_.in_flight.set({}, in_flight_);
+  finish(request, exchange);
+}
+
+net::awaitable<void> GatewayService::send_error(Writer& writer, const api::ApiError& error,
+                                                Exchange& exchange) {
+  http::Headers headers;
+  if (error.retry_after_seconds) {
+    headers.emplace_back("Retry-After", std::to_string(*error.retry_after_seconds));
+  }
+  if (!exchange.model.empty()) {
+    headers.emplace_back("x-hearth-model", exchange.model);
+  }
+  if (!exchange.backend.empty()) {
+    headers.emplace_back("x-hearth-backend", exchange.backend);
+  }
+  exchange.status = error.status;
+  exchange.error = error.message;
+  co_await writer.send(error.status, kJson, api::to_json(error), headers);
+}
+
+net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer& writer,
+                                           Exchange& exchange) {
+  auto config = config_;  // requests in flight keep the configuration they started with
+  auto fields = api::parse_routing_fields(request.body);
+  if (!fields) {
+    co_return co_await send_error(writer, fields.error(), exchange);
+  }
+  exchange.stream = fields->stream;
+  std::string name = fields->model;
+  if (name.empty()) {
+    name = config->default_model;
+  }
+  const config::ModelEntry* entry = config->find_model(name);
+  if (entry == nullptr) {
+    std::string known;
+    for (const auto& model : config->models) {
+      known += known.empty() ? "" : ", ";
+      known += model.name;
+    }
+    auto error = error_of(404,
+                          name.empty() ? std::string("No model given and no default model is "
+                                                     "configured")
+                                       : "The model '" + name + "' does not exist (models: " +
+                                             (known.empty() ? std::string("none") : known) + ")",
+                          "model_not_found");
+    error.param = "model";
+    co_return co_await send_error(writer, error, exchange);
+  }
+  exchange.model = entry->name;
+  auto cancellation = writer.cancellation();
+
+  // One retry when a local worker refuses the connection (it died after the lease was taken):
+  // the second acquire waits for its restart. Nothing was sent, so this is safe.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto lease = co_await models_.acquire(*entry, cancellation);
+    if (!lease) {
+      if (cancellation.cancelled()) {
+        exchange.client_gone = true;
+        co_return;
+      }
+      co_return co_await send_error(writer, lease.error(), exchange);
+    }
+    exchange.backend = lease->label();
+    if (fields->keep_alive) {
+      lease->set_keep_alive(*fields->keep_alive);
+    }
+    http::ClientRequest upstream;
+    upstream.method = "POST";
+    upstream.target = request.target;
+    if (!lease->is_local_worker() && lease->upstream_model() != fields->model) {
+      auto renamed = api::replace_model(request.body, lease->upstream_model());
+      if (!renamed) {
+        co_return co_await send_error(writer, renamed.error(), exchange);
+      }
+      upstream.body = std::move(renamed.value());
+    } else {
+      upstream.body = request.body;
+    }
+    upstream.headers.emplace_back("content-type", "application/json");
+    if (!lease->authorization().empty()) {
+      upstream.headers.emplace_back("authorization", lease->authorization());
+    }
+    if (auto accept = request.header("accept"); !accept.empty()) {
+      upstream.headers.emplace_back("accept", std::string(accept));
+    }
+    const auto sent_at = Clock::now();
+    auto response = co_await lease->client().stream(std::move(upstream), cancellation);
+    exchange.upstream += Clock::now() - sent_at;
+    if (!response) {
+      const auto& failure = response.error();
+      if (failure.kind == http::ClientError::Kind::cancelled || cancellation.cancelled()) {
+        exchange.client_gone = true;
+        metrics_.client_disconnects.add({{"model", entry->name}}, 1);
+        co_return;
+      }
+      metrics_.upstream_errors.add(
+          {{"model", entry->name}, {"kind", std::string(http::to_string(failure.kind))}}, 1);
+      if (failure.kind == http::ClientError::Kind::connect_failed) {
+        lease->report_unreachable(failure.message);
+      }
+      // A local worker that closed the connection before answering anything has died (or is
+      // being replaced): wait for its restart once. Inference requests have no side effects.
+      if (attempt == 0 && lease->is_local_worker() && !failure.response_started &&
+          failure.kind != http::ClientError::Kind::timeout) {
+        lease->report_unreachable(failure.message);
+        spdlog::warn("model {}: the worker failed before answering ({}); retrying once",
+                     entry->name, failure.message);
+        continue;
+      }
+      const int status = failure.kind == http::ClientError::Kind::timeout ? 504 : 502;
+      auto error = error_of(status,
+                            "The backend for model '" + entry->name + "' (" + lease->label() +
+                                ") failed: " + failure.message,
+                            status == 504 ? "backend_timeout" : "backend_error");
+      if (failure.kind == http::ClientError::Kind::connect_failed) {
+        error.status = 503;
+        error.code = "backend_unavailable";
+        error.retry_after_seconds = 2;
+      }
+      co_return co_await send_error(writer, error, exchange);
+    }
+
+    auto& stream = *response.value();
+    exchange.status = stream.status();
+    http::Headers headers;
+    for (const auto& [header_name, value] : stream.headers()) {
+      if (is_relayed_header(header_name)) {
+        headers.emplace_back(header_name, value);
+      }
+    }
+    headers.emplace_back("x-hearth-model", entry->name);
+    headers.emplace_back("x-hearth-backend", lease->label());
+    headers.emplace_back(
+        "x-hearth-overhead-ms",
+        fmt::format("{:.3f}", milliseconds(Clock::now() - exchange.start - exchange.upstream)));
+    std::string content_type(stream.header("content-type"));
+    if (content_type.empty()) {
+      content_type = kJson;
+    }
+    const bool is_event_stream = content_type.rfind("text/event-stream", 0) == 0;
+
+    if (!is_event_stream) {
+      std::string body;
+      while (true) {
+        const auto read_at = Clock::now();
+        auto piece = co_await stream.next();
+        exchange.upstream += Clock::now() - read_at;
+        if (!piece) {
+          if (cancellation.cancelled()) {
+            exchange.client_gone = true;
+            co_return;
+          }
+          metrics_.upstream_errors.add(
+              {{"model", entry->name}, {"kind", std::string(http::to_string(piece.error().kind))}},
+              1);
+          const auto error = broken_answer(entry->name, lease->label(), piece.error().message);
+          co_return co_await send_error(writer, error, exchange);
+        }
+        if (!piece.value()) {
+          break;
+        }
+        body += *piece.value();
+      }
+      exchange.bytes_out = body.size();
+      if (!co_await writer.send(stream.status(), content_type, std::move(body), headers)) {
+        exchange.client_gone = true;
+      }
+      co_return;
+    }
+
+    if (!co_await writer.begin_stream(stream.status(), content_type, headers)) {
+      exchange.client_gone = true;
+      co_return;
+    }
+    // The last few bytes relayed, to find "data: [DONE]" even when split across pieces.
+    std::string tail;
+    bool saw_done = false;
+    std::string broken_reason;
+    while (true) {
+      const auto read_at = Clock::now();
+      auto piece = co_await stream.next();
+      exchange.upstream += Clock::now() - read_at;
+      if (!piece) {
+        if (cancellation.cancelled()) {
+          exchange.client_gone = true;
+          metrics_.client_disconnects.add({{"model", entry->name}}, 1);
+          co_return;
+        }
+        broken_reason = piece.error().message;
+        metrics_.upstream_errors.add(
+            {{"model", entry->name}, {"kind", std::string(http::to_string(piece.error().kind))}},
+            1);
+        break;
+      }
+      if (!piece.value()) {
+        break;
+      }
+      const std::string& data = *piece.value();
+      exchange.bytes_out += data.size();
+      tail += data;
+      if (tail.find(kDoneMarker) != std::string::npos) {
+        saw_done = true;
+      }
+      if (tail.size() > 64) {
+        tail.erase(0, tail.size() - 64);
+      }
+      if (!co_await writer.write_chunk(data)) {
+        exchange.client_gone = true;
+        metrics_.client_disconnects.add({{"model", entry->name}}, 1);
+        co_return;  // destroying the stream closes the upstream connection: the backend stops
+      }
+    }
+    if (!saw_done) {
+      // Never let a broken stream look like a finished one: an explicit error event, no [DONE].
+      if (broken_reason.empty()) {
+        broken_reason = "the stream ended without [DONE]";
+      }
+      metrics_.broken_streams.add({{"model", entry->name}}, 1);
+      auto error = error_of(502,
+                            "The backend for model '" + entry->name + "' (" + lease->label() +
+                                ") broke off the stream: " + broken_reason,
+                            "backend_stream_broken");
+      exchange.error = error.message;
+      spdlog::warn("model {}: {}", entry->name, error.message);
+      co_await writer.write_chunk(api::sse_data(api::to_json(error)));
+    }
+    co_await writer.end_stream();
+    co_return;
+  }
+}
+
+net::awaitable<void> GatewayService::models(Writer& writer) {
+  std::vector<api::ModelCard> cards;
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  for (const auto& entry : config_->models) {
+    api::ModelCard card;
+    card.id = entry.name;
+    card.created = created;
+    card.task = std::string(config::to_string(entry.task));
+    if (const auto* local = std::get_if<config::LocalBackend>(&entry.backend)) {
+      card.context_length = local->context / std::max(1, local->parallel);
+    }
+    const auto status = models_.status(entry.name);
+    card.state = std::string(to_string(status.state));
+    card.backend = status.backend;
+    card.aliases = entry.aliases;
+    cards.push_back(std::move(card));
+  }
+  co_await writer.send(200, kJson, api::models_to_json(cards));
+}
+
+net::awaitable<void> GatewayService::metrics(Writer& writer) {
+  std::string body = metrics_.registry.render();
+  if (server_stats_ != nullptr) {
+    body += fmt::format(
+        "# HELP hearth_gateway_connections_open Client connections open\n"
+        "# TYPE hearth_gateway_connections_open gauge\n"
+        "hearth_gateway_connections_open {}\n"
+        "# HELP hearth_gateway_connections_rejected_total Connections refused (limit reached)\n"
+        "# TYPE hearth_gateway_connections_rejected_total counter\n"
+        "hearth_gateway_connections_rejected_total {}\n"
+        "# HELP hearth_gateway_protocol_errors_total Requests refused by the HTTP layer\n"
+        "# TYPE hearth_gateway_protocol_errors_total counter\n"
+        "hearth_gateway_protocol_errors_total {}\n",
+        server_stats_->connections_open.load(), server_stats_->connections_rejected.load(),
+        server_stats_->protocol_errors.load());
+  }
+  body += co_await models_.scrape_worker_metrics();
+  co_await writer.send(200, kPrometheus, std::move(body));
+}
+
+net::awaitable<void> GatewayService::ready(Writer& writer) {
+  const auto& config = *config_;
+  std::string problem;
+  if (config.models.empty()) {
+    problem = "no models are configured";
+  } else {
+    const std::string& name =
+        config.default_model.empty() ? config.models.front().name : config.default_model;
+    const auto status = models_.status(name);
+    if (status.state == BackendState::failed || status.state == BackendState::remote_down) {
+      problem = "the default model '" + name + "' is " + std::string(to_string(status.state)) +
+                (status.last_error.empty() ? "" : ": " + status.last_error);
+    }
+  }
+  if (problem.empty()) {
+    co_await writer.send(200, kJson, std::string(kReadyBody));
+    co_return;
+  }
+  const auto headers = retry_after(1);
+  co_await writer.send(503, kJson, not_ready_body(problem), headers);
+}
+
+net::awaitable<void> GatewayService::reload(Writer& writer) {
+  auto result = reload_();
+  if (!result) {
+    co_await writer.send(400, kJson, api::to_json(rejected_config(result.error())));
+    co_return;
+  }
+  co_await writer.send(200, kJson, reloaded_body(result.value()));
+}
+
+void GatewayService::finish(const http::Request& request, Exchange& exchange) {
+  const auto total = Clock::now() - exchange.start;
+  const auto overhead = total - exchange.upstream;
+  const std::string status = exchange.client_gone ? "499" : std::to_string(exchange.status);
+  metrics_.requests.add({{"route", exchange.route}, {"model", exchange.model}, {"status", status}},
+                        1);
+  metrics_.request_seconds.add({{"route", exchange.route}},
+                               std::chrono::duration<double>(total).count());
+  metrics_.overhead_seconds.add({{"route", exchange.route}},
+                                std::chrono::duration<double>(overhead).count());
+  if (!config_ || !config_->server.access_log) {
+    return;
+  }
+  // One JSON line per request, no prompt or completion text.
+  nlohmann::json line{{"ts", iso8601_now()},
+                      {"method", request.method},
+                      {"path", request.path},
+                      {"status", exchange.client_gone ? 499 : exchange.status},
+                      {"model", exchange.model},
+                      {"backend", exchange.backend},
+                      {"stream", exchange.stream},
+                      {"duration_ms", milliseconds(total)},
+                      {"overhead_ms", milliseconds(overhead)},
+                      {"upstream_ms", milliseconds(exchange.upstream)},
+                      {"bytes_out", exchange.bytes_out}};
+  if (!exchange.error.empty()) {
+    line["error"] = exchange.error;
+  }
+  if (exchange.client_gone) {
+    line["client_gone"] = true;
+  }
+  std::string text = line.dump();
+  text += '\n';
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace hearth::gateway

@@ -1,0 +1,57 @@
+// The gateway's routes: the public OpenAI-compatible API in front of every backend.
+// A request's path through here: route -> parse the routing fields (model, stream, keep_alive)
+// -> find the model entry -> lease a ready backend (starting or waiting for its worker) -> send
+// upstream -> relay the answer (SSE chunk by chunk) with x-hearth-* headers -> access log and
+// metrics. The backend validates the request in full; its errors reach the client unchanged.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/expected.hpp"
+#include "config/config.hpp"
+#include "gateway/gateway_metrics.hpp"
+#include "gateway/model_manager.hpp"
+#include "http/server.hpp"
+
+namespace hearth::gateway {
+
+class GatewayService {
+ public:
+  // `reload` re-reads the configuration and applies it, returning a summary or the error that
+  // kept the old configuration in place.
+  using Reloader = std::function<Expected<std::string, std::string>()>;
+
+  GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload);
+
+  void set_config(std::shared_ptr<const config::Config> config);
+  std::shared_ptr<const config::Config> config() const { return config_; }
+
+  http::net::awaitable<void> handle(const http::Request& request, http::ResponseWriter& writer);
+
+  int in_flight() const { return in_flight_; }
+  void set_server_stats(const http::ServerStats* stats) { server_stats_ = stats; }
+
+ private:
+  struct Exchange;
+  using Writer = http::ResponseWriter;
+  http::net::awaitable<void> proxy(const http::Request& request, Writer& writer,
+                                   Exchange& exchange);
+  http::net::awaitable<void> models(Writer& writer);
+  http::net::awaitable<void> metrics(Writer& writer);
+  http::net::awaitable<void> ready(Writer& writer);
+  http::net::awaitable<void> reload(Writer& writer);
+  http::net::awaitable<void> send_error(Writer& writer, const api::ApiError& error,
+                                        Exchange& exchange);
+  void finish(const http::Request& request, Exchange& exchange);
+
+  ModelManager& models_;
+  GatewayMetrics& metrics_;
+  Reloader reload_;
+  std::shared_ptr<const config::Config> config_;
+  const http::ServerStats* server_stats_ = nullptr;
+  int in_flight_ = 0;
+};
+
+}  // namespace hearth::gateway

@@ -1,0 +1,232 @@
+#include "gateway/serve.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+
+#include "api/serialize.hpp"
+#include "config/config.hpp"
+#include "engine/model.hpp"
+#include "gateway/gateway_metrics.hpp"
+#include "gateway/gateway_service.hpp"
+#include "gateway/model_manager.hpp"
+#include "gateway/worker_process.hpp"
+#include "http/server.hpp"
+
+namespace hearth::gateway {
+
+namespace net = boost::asio;
+
+namespace {
+
+// Models found by scanning models_dir get their task from the GGUF itself (an embedding or
+// rerank model declares its pooling); a file that is not a readable GGUF is left out.
+void refine_scanned_models(config::Config& config) {
+  std::vector<config::ModelEntry> kept;
+  for (auto& entry : config.models) {
+    if (entry.from_models_dir) {
+      const auto& path = std::get<config::LocalBackend>(entry.backend).path;
+      auto info = engine::inspect_gguf(path);
+      if (!info) {
+        spdlog::warn("models_dir: skipping {}: {}", path, info.error());
+        continue;
+      }
+      switch (info->task) {
+        case engine::ModelTask::chat:
+          entry.task = config::ModelTask::chat;
+          break;
+        case engine::ModelTask::embedding:
+          entry.task = config::ModelTask::embedding;
+          break;
+        case engine::ModelTask::rerank:
+          entry.task = config::ModelTask::rerank;
+          break;
+      }
+    }
+    kept.push_back(std::move(entry));
+  }
+  config.models = std::move(kept);
+  if (!config.default_model.empty() && config.find_model(config.default_model) == nullptr) {
+    config.default_model.clear();
+  }
+}
+
+Expected<config::Config, config::ConfigError> load(const ServeOptions& options) {
+  Expected<config::Config, config::ConfigError> loaded =
+      options.config_path.empty() ? Expected<config::Config, config::ConfigError>(
+                                        config::default_config(options.models_dir))
+                                  : config::load_config_file(options.config_path);
+  if (loaded) {
+    refine_scanned_models(loaded.value());
+  }
+  return loaded;
+}
+
+std::string this_executable() {
+  std::error_code error;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string("hearth") : path.string();
+}
+
+http::ServerLimits limits_of(const config::ServerSettings& server) {
+  http::ServerLimits limits;
+  limits.max_body_bytes = server.max_body_bytes;
+  limits.max_header_bytes = server.max_header_bytes;
+  limits.max_connections = server.max_connections;
+  limits.header_timeout = server.header_timeout;
+  limits.idle_timeout = server.idle_timeout;
+  return limits;
+}
+
+}  // namespace
+
+int run_gateway(const ServeOptions& options) {
+  auto loaded = load(options);
+  if (!loaded) {
+    spdlog::error("configuration rejected: {}", loaded.error().to_string());
+    return 2;
+  }
+  auto initial = std::make_shared<config::Config>(std::move(loaded.value()));
+  if (!options.listen.empty()) {
+    initial->server.listen = options.listen;
+  }
+  const std::string listen = initial->server.listen;
+  auto address = http::parse_listen_address(listen);
+  if (!address) {
+    spdlog::error("{}", address.error());
+    return 2;
+  }
+  auto runtime_dir = make_runtime_dir(initial->workers.runtime_dir);
+  if (!runtime_dir) {
+    spdlog::error("cannot create the runtime directory: {}", runtime_dir.error());
+    return 1;
+  }
+  const std::string hearth_binary =
+      initial->workers.hearth_binary.empty() ? this_executable() : initial->workers.hearth_binary;
+
+  // One event-loop thread: the model manager's state lives on it without locks; inference runs
+  // in the worker processes.
+  net::io_context io_context(1);
+  GatewayMetrics metrics;
+  ModelManager models(io_context, runtime_dir.value(), hearth_binary, metrics);
+
+  std::unique_ptr<GatewayService> service;
+  auto reload = [&]() -> Expected<std::string, std::string> {
+    auto next = load(options);
+    if (!next) {
+      metrics.config_reloads.add({{"result", "rejected"}}, 1);
+      spdlog::error("reload rejected, keeping the current configuration: {}",
+                    next.error().to_string());
+      return unexpected(next.error().to_string());
+    }
+    auto config = std::make_shared<config::Config>(std::move(next.value()));
+    if (config->server.listen != listen && options.listen.empty()) {
+      spdlog::warn("server.listen changed to {}; it takes effect at the next start",
+                   config->server.listen);
+    }
+    config->server.listen = listen;
+    service->set_config(config);
+    models.apply(config);
+    metrics.config_reloads.add({{"result", "ok"}}, 1);
+    const std::string summary = std::to_string(config->models.size()) + " models";
+    spdlog::info("configuration reloaded: {}", summary);
+    return summary;
+  };
+  service = std::make_unique<GatewayService>(models, metrics, reload);
+  service->set_config(initial);
+  models.apply(initial);
+
+  http::Server server(
+      io_context, limits_of(initial->server),
+      [&service](const http::Request& request, http::ResponseWriter& writer) {
+        return service->handle(request, writer);
+      },
+      [](int status, std::string_view message, std::string_view code) {
+        api::ApiError error;
+        error.status = status;
+        error.message = std::string(message);
+        error.code = std::string(code);
+        error.type = status >= 500 ? "server_error" : "invalid_request_error";
+        return api::to_json(error);
+      });
+  service->set_server_stats(&server.stats());
+  auto port = server.listen_tcp(address->first, address->second);
+  if (!port) {
+    spdlog::error("{}", port.error());
+    remove_runtime_dir(runtime_dir.value());
+    return 1;
+  }
+  // Tests and scripts read this line to learn an ephemeral port.
+  spdlog::info("gateway listening on http://{}:{} ({} models configured; workers' sockets in {})",
+               address->first, port.value(), initial->models.size(), runtime_dir.value());
+
+  bool shutting_down = false;
+  auto shutdown = [&]() -> net::awaitable<void> {
+    const auto grace = service->config()->server.shutdown_grace;
+    spdlog::info("gateway stopping: no new connections; {} requests in flight get up to {} ms",
+                 service->in_flight(), grace.count());
+    server.stop_accepting();
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    net::steady_timer pause(io_context);
+    while (service->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      pause.expires_after(std::chrono::milliseconds(20));
+      boost::system::error_code ignored;
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    }
+    if (service->in_flight() > 0) {
+      spdlog::warn("{} requests still in flight after the grace period; cancelling them",
+                   service->in_flight());
+    }
+    server.stop();
+    co_await models.shutdown(std::chrono::milliseconds(5000));
+    io_context.stop();
+  };
+
+  net::signal_set stop_signals(io_context, SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> on_stop_signal =
+      [&](const boost::system::error_code& error, int signal_number) {
+        if (error) {
+          return;
+        }
+        if (shutting_down) {
+          spdlog::warn("second signal {}: stopping now", signal_number);
+          io_context.stop();
+          return;
+        }
+        shutting_down = true;
+        spdlog::info("signal {} received", signal_number);
+        net::co_spawn(io_context, shutdown(), net::detached);
+        stop_signals.async_wait(on_stop_signal);
+      };
+  stop_signals.async_wait(on_stop_signal);
+
+  net::signal_set reload_signal(io_context, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_reload_signal =
+      [&](const boost::system::error_code& error, int) {
+        if (error) {
+          return;
+        }
+        spdlog::info("SIGHUP: reloading the configuration");
+        (void)reload();
+        reload_signal.async_wait(on_reload_signal);
+      };
+  reload_signal.async_wait(on_reload_signal);
+
+  std::signal(SIGPIPE, SIG_IGN);
+  io_context.run();
+  remove_runtime_dir(runtime_dir.value());
+  spdlog::info("gateway stopped");
+  return 0;
+}
+
+}  // namespace hearth::gateway

@@ -1,0 +1,560 @@
+#!/usr/bin/env python3
+"""Integration tests for `hearth serve`, the gateway, with real supervised `hearth worker`
+processes on the tiny models. Each TestCase class writes its own YAML configuration into a
+temporary directory and starts one gateway on a free loopback port.
+
+Environment (set by ctest): HEARTH_BIN, HEARTH_FIXTURES_DIR, HEARTH_STORIES_MODEL,
+HEARTH_SANITIZED. Run by hand from the repository root:
+  HEARTH_BIN=build/bin/hearth HEARTH_FIXTURES_DIR=build/fixtures HEARTH_SANITIZED=0 \
+  HEARTH_STORIES_MODEL=../shared/models/stories260K.gguf python3 -u tests/gateway/test_gateway.py -v
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from harness import (HOST, SCALE, ManagedProcess, assert_error, http_request,  # noqa: E402
+                     metric_value, metrics, open_stream, parse_sse, post, raw_exchange,
+                     stop_and_check, wait_for_metric)
+
+HEARTH_BIN = os.environ.get("HEARTH_BIN", "")
+FIXTURES = os.environ.get("HEARTH_FIXTURES_DIR", "")
+STORIES = os.environ.get("HEARTH_STORIES_MODEL", "")
+QWEN = os.path.join(FIXTURES, "tiny-qwen2-chat.gguf")
+BERT_EMBED = os.path.join(FIXTURES, "tiny-bert-embed.gguf")
+
+
+def setUpModule():
+    missing = [name for name, value in (("HEARTH_BIN", HEARTH_BIN), ("HEARTH_FIXTURES_DIR", FIXTURES),
+                                        ("HEARTH_STORIES_MODEL", STORIES)) if not value]
+    if missing:
+        raise RuntimeError("test_gateway.py needs %s (see its header)" % ", ".join(missing))
+    absent = [p for p in (HEARTH_BIN, STORIES, QWEN, BERT_EMBED) if not os.path.isfile(p)]
+    if absent:
+        raise RuntimeError("missing files (build `test-deps` first): %s" % ", ".join(absent))
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def children_of(pid):
+    """Pids of the live (non-zombie) processes whose parent is `pid`, with their command lines."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != pid or fields[0] == "Z":
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                found[int(entry)] = cmdline.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def worker_pids(gateway_pid, model):
+    return [pid for pid, argv in children_of(gateway_pid).items()
+            if b"worker" in argv and model.encode() in argv]
+
+
+def process_gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def wait_until(predicate, timeout, message):
+    deadline = time.monotonic() + timeout * SCALE
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def model_states(port):
+    reply = http_request(port, "GET", "/v1/models")
+    assert reply.status == 200, reply
+    return {card["id"]: card["meta"]["state"] for card in reply.json()["data"]}
+
+
+def start_gateway(config_path, *extra):
+    process = ManagedProcess([HEARTH_BIN, "serve", "--config", config_path, "--listen",
+                              HOST + ":0", *extra], "hearth serve")
+    try:
+        port = process.wait_for_port(30 * SCALE)
+        wait_until(lambda: http_request(port, "GET", "/healthz").status == 200, 30,
+                   "gateway /healthz never answered 200")
+    except BaseException:
+        process.stop()
+        raise
+    return process, port
+
+
+def completion(model, max_tokens=8, **extra):
+    body = {"model": model, "prompt": "Once upon a time", "max_tokens": max_tokens,
+            "temperature": 0}
+    body.update(extra)
+    return body
+
+
+class GatewayTestCase(unittest.TestCase):
+    CONFIG = ""  # YAML; {stories}, {qwen}, {embed} and {runtime} are filled in
+
+    @classmethod
+    def config_text(cls):
+        return textwrap.dedent(cls.CONFIG).format(stories=STORIES, qwen=QWEN, embed=BERT_EMBED,
+                                                  threads=1)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.directory = tempfile.TemporaryDirectory(prefix="hearth-gateway-test-")
+        cls.config_path = os.path.join(cls.directory.name, "hearth.yaml")
+        with open(cls.config_path, "w") as config:
+            config.write(cls.config_text())
+        cls.gateway, cls.port = start_gateway(cls.config_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.gateway is not None:
+                stop_and_check(cls.gateway)
+        finally:
+            cls.directory.cleanup()
+
+    def setUp(self):
+        if not self.gateway.alive():
+            self.fail("the gateway died earlier; log:\n%s" % self.gateway.log_tail())
+
+    def post_ok(self, path, body):
+        reply = post(self.port, path, body)
+        self.assertEqual(reply.status, 200, reply)
+        return reply
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing, aliases, on-demand load, the API surface and bad input
+# ---------------------------------------------------------------------------------------------
+
+
+class RoutingTest(GatewayTestCase):
+    CONFIG = """
+        server:
+          max_body_bytes: 65536
+        default_model: stories
+        models:
+          - name: stories
+            aliases: [tiny-stories, default-chat]
+            path: {stories}
+            parallel: 4
+            context: 2048
+            threads: {threads}
+          - name: qwen
+            path: {qwen}
+            context: 1024
+            parallel: 2
+            threads: {threads}
+          - name: embed
+            task: embedding
+            path: {embed}
+            context: 2048
+            parallel: 4
+            threads: {threads}
+        """
+
+    def test_requests_reach_the_named_model_loaded_on_demand(self):
+        states = model_states(self.port)
+        self.assertEqual(states["qwen"], "unloaded", states)
+        reply = self.post_ok("/v1/chat/completions",
+                             {"model": "qwen", "messages": [{"role": "user", "content": "Hi"}],
+                              "max_tokens": 4, "temperature": 0})
+        document = reply.json()
+        self.assertEqual(document["object"], "chat.completion")
+        self.assertEqual(document["model"], "qwen")
+        self.assertEqual(reply.headers["x-hearth-model"], "qwen")
+        self.assertEqual(reply.headers["x-hearth-backend"], "worker:qwen")
+        self.assertGreaterEqual(float(reply.headers["x-hearth-overhead-ms"]), 0.0)
+        self.assertEqual(model_states(self.port)["qwen"], "loaded")
+        embedded = self.post_ok("/v1/embeddings", {"model": "embed", "input": ["a", "b"]}).json()
+        self.assertEqual(len(embedded["data"]), 2)
+        self.assertEqual(len(embedded["data"][0]["embedding"]), 64)
+
+    def test_aliases_and_the_default_model(self):
+        by_name = self.post_ok("/v1/completions", completion("stories")).json()
+        by_alias = self.post_ok("/v1/completions", completion("tiny-stories"))
+        self.assertEqual(by_alias.headers["x-hearth-model"], "stories")
+        self.assertEqual(by_alias.json()["choices"][0]["text"], by_name["choices"][0]["text"])
+        body = completion("stories")
+        del body["model"]
+        default = self.post_ok("/v1/completions", body)
+        self.assertEqual(default.headers["x-hearth-model"], "stories")
+        self.assertEqual(default.json()["choices"][0]["text"], by_name["choices"][0]["text"])
+
+    def test_streaming_is_relayed_chunk_by_chunk_and_matches(self):
+        plain = self.post_ok("/v1/completions", completion("stories", 24)).json()
+        reply = self.post_ok("/v1/completions", completion("stories", 24, stream=True))
+        payloads = parse_sse(self, reply)
+        text = "".join(p["choices"][0]["text"] for p in payloads if p.get("choices"))
+        self.assertEqual(text, plain["choices"][0]["text"])
+        self.assertEqual(reply.headers["x-hearth-model"], "stories")
+        # Chunk by chunk: the first event arrives before the answer is complete.
+        sock = open_stream(self.port, "/v1/completions", completion("stories", 2000, stream=True),
+                           frames=1)
+        sock.close()
+
+    def test_concurrent_first_requests_wait_for_the_load(self):
+        import threading
+        results = []
+
+        def one(index):
+            results.append(post(self.port, "/v1/completions",
+                                completion("default-chat", 4, prompt="Story %d" % index)))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([r.status for r in results], [200] * 6, results)
+
+    def test_models_health_ready_and_metrics(self):
+        listing = http_request(self.port, "GET", "/v1/models").json()
+        self.assertEqual(listing["object"], "list")
+        cards = {card["id"]: card for card in listing["data"]}
+        self.assertEqual(set(cards), {"stories", "qwen", "embed"})
+        self.assertEqual(cards["embed"]["meta"]["task"], "embedding")
+        self.assertEqual(cards["stories"]["meta"]["aliases"], ["tiny-stories", "default-chat"])
+        self.assertEqual(http_request(self.port, "GET", "/healthz").status, 200)
+        ready = http_request(self.port, "GET", "/readyz")
+        self.assertEqual((ready.status, ready.json()["status"]), (200, "ready"))
+        self.post_ok("/v1/completions", completion("stories", 2))
+        text = metrics(self.port)
+        self.assertGreaterEqual(metric_value(text, "hearth_gateway_requests_total"), 1)
+        # The worker's own metrics, labelled with the model.
+        self.assertIn('hearth_worker_engine_generated_tokens_total{model="stories"}', text)
+        self.assertGreaterEqual(metric_value(text, "hearth_gateway_worker_starts_total"), 1)
+
+    def test_bad_input_gets_the_openai_error_shape_and_the_gateway_keeps_serving(self):
+        assert_error(self, post(self.port, "/v1/chat/completions", b"{not json"), 400,
+                     code="invalid_json")
+        assert_error(self, post(self.port, "/v1/chat/completions", b"[1, 2]"), 400,
+                     code="invalid_type")
+        assert_error(self, post(self.port, "/v1/completions", {"model": 7}), 400)
+        missing = assert_error(self, post(self.port, "/v1/completions", completion("nope")), 404,
+                               code="model_not_found", param="model")
+        self.assertIn("stories", missing["message"])
+        assert_error(self, post(self.port, "/v1/completions",
+                                completion("stories", keep_alive="soon")), 400,
+                     code="invalid_value", param="keep_alive")
+        big = completion("stories", prompt="x" * 70000)
+        assert_error(self, post(self.port, "/v1/completions", big), 413)
+        assert_error(self, http_request(self.port, "GET", "/v1/nothing"), 404, code="not_found")
+        assert_error(self, http_request(self.port, "DELETE", "/v1/models"), 405)
+        # The worker's own validation reaches the client unchanged.
+        assert_error(self, post(self.port, "/v1/completions", completion("stories", max_tokens=-5)),
+                     400)
+        raw = raw_exchange(self.port, b"GARBAGE\r\n\r\n")
+        self.assertIn(b" 400 ", raw.split(b"\r\n", 1)[0] + b" ")
+        self.post_ok("/v1/completions", completion("stories", 2))
+
+    def test_client_disconnect_cancels_the_workers_job(self):
+        self.post_ok("/v1/completions", completion("stories", 2))
+        before = metric_value(metrics(self.port), "hearth_worker_jobs_cancelled_total") or 0
+        sock = open_stream(self.port, "/v1/completions",
+                           completion("stories", 100000, stream=True), frames=2)
+        sock.close()
+        wait_for_metric(self.port, "hearth_worker_jobs_cancelled_total",
+                        lambda value: value >= before + 1, 20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keep-alive, eviction, crashes and restarts
+# ---------------------------------------------------------------------------------------------
+
+
+class LifecycleTest(GatewayTestCase):
+    CONFIG = """
+        workers:
+          max_loaded_models: 1
+          restart_backoff_initial: 100ms
+          health_interval: 200ms
+        models:
+          - name: stories
+            path: {stories}
+            context: 1024
+            parallel: 2
+            threads: {threads}
+            keep_alive: 1h
+          - name: qwen
+            path: {qwen}
+            context: 1024
+            parallel: 2
+            threads: {threads}
+            keep_alive: 1h
+          - name: short
+            path: {stories}
+            context: 512
+            parallel: 1
+            threads: {threads}
+            keep_alive: 300ms
+        """
+
+    def test_1_least_recently_used_model_is_evicted(self):
+        self.post_ok("/v1/completions", completion("stories", 2))
+        self.assertEqual(model_states(self.port)["stories"], "loaded")
+        stories_pids = worker_pids(self.gateway.proc.pid, "stories")
+        self.assertEqual(len(stories_pids), 1)
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        states = model_states(self.port)
+        self.assertEqual((states["qwen"], states["stories"]), ("loaded", "unloaded"), states)
+        wait_until(lambda: process_gone(stories_pids[0]), 10, "evicted worker still running")
+        text = metrics(self.port)
+        self.assertIn('hearth_gateway_worker_unloads_total{model="stories",reason="evicted"} 1',
+                      text)
+
+    def test_2_idle_model_unloads_after_keep_alive_and_reloads(self):
+        self.post_ok("/v1/completions", completion("short", 2))
+        wait_until(lambda: model_states(self.port)["short"] == "unloaded", 10,
+                   "model with keep_alive 300ms was not unloaded")
+        self.assertIn('reason="idle"', metrics(self.port))
+        self.post_ok("/v1/completions", completion("short", 2))
+
+    def test_3_per_request_keep_alive_zero_unloads_at_once(self):
+        self.post_ok("/v1/completions", completion("stories", 2, keep_alive=0))
+        wait_until(lambda: model_states(self.port)["stories"] == "unloaded", 10,
+                   "keep_alive 0 did not unload the model")
+
+    def test_4_killed_worker_fails_its_stream_and_is_restarted(self):
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        pids = worker_pids(self.gateway.proc.pid, "qwen")
+        self.assertEqual(len(pids), 1, children_of(self.gateway.proc.pid))
+        sock = open_stream(self.port, "/v1/completions", completion("qwen", 100000, stream=True),
+                           frames=2)
+        try:
+            os.kill(pids[0], signal.SIGKILL)
+            received = b""
+            sock.settimeout(30 * SCALE)
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+                if received.endswith(b"0\r\n\r\n"):
+                    break
+        finally:
+            sock.close()
+        self.assertNotIn(b"data: [DONE]", received)
+        self.assertIn(b'"code":"backend_stream_broken"', received)
+        # The next request waits for the restart and succeeds.
+        reply = self.post_ok("/v1/completions", completion("qwen", 2))
+        self.assertEqual(reply.headers["x-hearth-model"], "qwen")
+        new_pids = worker_pids(self.gateway.proc.pid, "qwen")
+        self.assertEqual(len(new_pids), 1)
+        self.assertNotEqual(new_pids, pids)
+        self.assertIn('hearth_gateway_worker_restarts_total{model="qwen",reason="crash"} 1',
+                      metrics(self.port))
+        self.assertGreaterEqual(
+            metric_value(metrics(self.port), "hearth_gateway_broken_streams_total"), 1)
+
+    def test_5_hung_worker_is_killed_by_the_health_check_and_restarted(self):
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        pids = worker_pids(self.gateway.proc.pid, "qwen")
+        self.assertEqual(len(pids), 1)
+        os.kill(pids[0], signal.SIGSTOP)  # alive but answering nothing: hung
+        try:
+            wait_until(lambda: process_gone(pids[0]), 30,
+                       "the hung worker was not killed by the health check")
+        finally:
+            try:
+                os.kill(pids[0], signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        self.assertIn('reason="hung"', metrics(self.port))
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: errors, hot reload
+# ---------------------------------------------------------------------------------------------
+
+
+class ConfigTest(unittest.TestCase):
+    def test_errors_name_file_line_and_key(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "bad.yaml")
+            with open(path, "w") as bad:
+                bad.write("models:\n  - name: a\n    path: %s\n    contxt: 10\n" % STORIES)
+            check = subprocess.run([HEARTH_BIN, "config", "check", path], capture_output=True,
+                                   timeout=30 * SCALE)
+            self.assertEqual(check.returncode, 1)
+            message = (check.stdout + check.stderr).decode()
+            self.assertIn("bad.yaml:4", message)
+            self.assertIn("models[0].contxt", message)
+            self.assertIn("did you mean 'context'", message)
+            serve = subprocess.run([HEARTH_BIN, "serve", "--config", path, "--listen",
+                                    HOST + ":0"], capture_output=True, timeout=30 * SCALE)
+            self.assertEqual(serve.returncode, 2)
+            self.assertIn("models[0].contxt", (serve.stdout + serve.stderr).decode())
+
+
+class ReloadTest(GatewayTestCase):
+    CONFIG = """
+        models:
+          - name: stories
+            path: {stories}
+            context: 1024
+            parallel: 2
+            threads: {threads}
+        """
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as config:
+            config.write(textwrap.dedent(text).format(stories=STORIES, qwen=QWEN, threads=1))
+
+    def test_bad_reload_keeps_serving_and_a_good_one_applies(self):
+        self.post_ok("/v1/completions", completion("stories", 2))
+        self.write_config("models:\n  - name: stories\n    path: {stories}\n    parallel: many\n")
+        rejected = post(self.port, "/admin/reload", b"")
+        error = assert_error(self, rejected, 400, code="invalid_config")
+        self.assertIn("hearth.yaml:4", error["message"])
+        self.assertIn("models[0].parallel", error["message"])
+        os.kill(self.gateway.proc.pid, signal.SIGHUP)  # the same through the signal
+        wait_for_metric(self.port, "hearth_gateway_config_reloads_total", lambda v: v >= 2, 10)
+        self.post_ok("/v1/completions", completion("stories", 2))
+        self.write_config("""
+            models:
+              - name: stories
+                path: {stories}
+                context: 1024
+                parallel: 2
+                threads: {threads}
+              - name: qwen
+                path: {qwen}
+                context: 1024
+                parallel: 2
+                threads: {threads}
+            """)
+        os.kill(self.gateway.proc.pid, signal.SIGHUP)
+        wait_until(lambda: "qwen" in model_states(self.port), 10, "reload did not add qwen")
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        self.post_ok("/v1/completions", completion("stories", 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote backends, orphans, graceful shutdown
+# ---------------------------------------------------------------------------------------------
+
+
+class RemoteBackendTest(GatewayTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.remote = ManagedProcess([HEARTH_BIN, "worker", "--model", STORIES, "--listen",
+                                     HOST + ":0", "--threads", "1", "--parallel", "2",
+                                     "--context", "1024"], "remote worker")
+        cls.remote_port = cls.remote.wait_for_port(30 * SCALE)
+        wait_until(lambda: http_request(cls.remote_port, "GET", "/health").status == 200, 60,
+                   "remote worker not ready")
+        cls.CONFIG = """
+            models:
+              - name: far-stories
+                url: http://127.0.0.1:%d
+                upstream_model: stories260K
+              - name: nowhere
+                url: http://127.0.0.1:%d
+            """ % (cls.remote_port, cls.unused_port())
+        super().setUpClass()
+
+    @staticmethod
+    def unused_port():
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            return probe.getsockname()[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        stop_and_check(cls.remote)
+
+    def test_requests_reach_the_remote_worker(self):
+        reply = self.post_ok("/v1/completions", completion("far-stories", 6))
+        self.assertEqual(reply.headers["x-hearth-backend"], "http://127.0.0.1:%d" % self.remote_port)
+        direct = post(self.remote_port, "/v1/completions", completion("stories260K", 6)).json()
+        self.assertEqual(reply.json()["choices"][0]["text"], direct["choices"][0]["text"])
+        stream = self.post_ok("/v1/completions", completion("far-stories", 6, stream=True))
+        self.assertTrue(parse_sse(self, stream))
+
+    def test_unreachable_remote_gets_503(self):
+        error = assert_error(self, post(self.port, "/v1/completions", completion("nowhere", 2)),
+                             503, code="backend_unavailable")
+        self.assertIn("nowhere", error["message"])
+        wait_until(lambda: model_states(self.port)["nowhere"] == "remote_unreachable", 10,
+                   "health check did not mark the remote unreachable")
+
+
+class ProcessLifetimeTest(unittest.TestCase):
+    CONFIG = "models:\n  - name: stories\n    path: %s\n    context: 512\n    parallel: 1\n" \
+             "    threads: 1\n    load_on_start: true\n"
+
+    def start(self, directory):
+        path = os.path.join(directory, "hearth.yaml")
+        with open(path, "w") as config:
+            config.write(self.CONFIG % STORIES)
+        gateway, port = start_gateway(path)
+        wait_until(lambda: model_states(port)["stories"] == "loaded", 60,
+                   "load_on_start model never loaded")
+        pids = worker_pids(gateway.proc.pid, "stories")
+        self.assertEqual(len(pids), 1)
+        return gateway, port, pids[0]
+
+    def test_workers_die_with_a_killed_gateway(self):
+        with tempfile.TemporaryDirectory() as directory:
+            gateway, _, worker = self.start(directory)
+            try:
+                os.kill(gateway.proc.pid, signal.SIGKILL)
+                wait_until(lambda: process_gone(worker), 10,
+                           "worker %d outlived its SIGKILLed gateway" % worker)
+            finally:
+                gateway.stop()
+                if not process_gone(worker):
+                    os.kill(worker, signal.SIGKILL)
+
+    def test_sigterm_finishes_requests_in_flight_then_stops_workers(self):
+        with tempfile.TemporaryDirectory() as directory:
+            gateway, port, worker = self.start(directory)
+            sock = open_stream(port, "/v1/completions", completion("stories", 200, stream=True),
+                               frames=1)
+            try:
+                os.kill(gateway.proc.pid, signal.SIGTERM)
+                received = b""
+                sock.settimeout(30 * SCALE)
+                while b"data: [DONE]" not in received:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+            finally:
+                sock.close()
+            self.assertIn(b"data: [DONE]", received)
+            self.assertEqual(gateway.proc.wait(timeout=30 * SCALE), 0, gateway.log_tail())
+            wait_until(lambda: process_gone(worker), 10, "worker outlived the gateway")
+            gateway.stop()
+            self.assertIn("gateway stopped", gateway.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
