@@ -272,6 +272,30 @@ class RoutingTest(GatewayTestCase):
         self.assertIn(b" 400 ", raw.split(b"\r\n", 1)[0] + b" ")
         self.post_ok("/v1/completions", completion("stories", 2))
 
+    def test_access_log_has_one_json_line_per_request_without_text(self):
+        secret = "zebra-violin-%d" % os.getpid()
+        reply = self.post_ok("/v1/completions", completion("stories", 4, prompt=secret))
+        answer = reply.json()["choices"][0]["text"]
+
+        def logged():
+            for line in self.gateway.log_text().splitlines():
+                if line.startswith("{") and '"path":"/v1/completions"' in line:
+                    found.append(json.loads(line))
+            return found
+        found = []
+        wait_until(logged, 10, "no access-log line for the request")
+        entry = found[-1]
+        for key in ("ts", "method", "path", "status", "model", "backend", "stream", "duration_ms",
+                    "overhead_ms", "upstream_ms", "bytes_out"):
+            self.assertIn(key, entry)
+        self.assertEqual((entry["method"], entry["status"], entry["model"], entry["backend"]),
+                         ("POST", 200, "stories", "worker:stories"))
+        self.assertGreaterEqual(entry["duration_ms"], entry["overhead_ms"])
+        log = self.gateway.log_text()
+        self.assertNotIn(secret, log)
+        if len(answer.strip()) > 8:
+            self.assertNotIn(answer, log)
+
     def test_client_disconnect_cancels_the_workers_job(self):
         self.post_ok("/v1/completions", completion("stories", 2))
         before = metric_value(metrics(self.port), "hearth_worker_jobs_cancelled_total") or 0
@@ -441,7 +465,7 @@ class ReloadTest(GatewayTestCase):
               - name: stories
                 path: {stories}
                 context: 1024
-                parallel: 2
+                parallel: 1
                 threads: {threads}
               - name: qwen
                 path: {qwen}
@@ -449,10 +473,32 @@ class ReloadTest(GatewayTestCase):
                 parallel: 2
                 threads: {threads}
             """)
-        os.kill(self.gateway.proc.pid, signal.SIGHUP)
-        wait_until(lambda: "qwen" in model_states(self.port), 10, "reload did not add qwen")
+        old_worker = worker_pids(self.gateway.proc.pid, "stories")
+        self.assertEqual(len(old_worker), 1)
+        # A request in flight across the reload finishes on the worker it started on, although
+        # the reload changes that model's definition (parallel 2 -> 1).
+        sock = open_stream(self.port, "/v1/completions", completion("stories", 300, stream=True),
+                           frames=1)
+        try:
+            os.kill(self.gateway.proc.pid, signal.SIGHUP)
+            wait_until(lambda: "qwen" in model_states(self.port), 10, "reload did not add qwen")
+            received = b""
+            sock.settimeout(30 * SCALE)
+            while b"data: [DONE]" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        finally:
+            sock.close()
+        self.assertIn(b"data: [DONE]", received)
         self.post_ok("/v1/completions", completion("qwen", 2))
         self.post_ok("/v1/completions", completion("stories", 2))
+        new_worker = worker_pids(self.gateway.proc.pid, "stories")
+        self.assertEqual(len(new_worker), 1)
+        self.assertNotEqual(new_worker, old_worker)
+        wait_until(lambda: process_gone(old_worker[0]), 10,
+                   "the old worker was not stopped after its request finished")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,6 +550,64 @@ class RemoteBackendTest(GatewayTestCase):
         self.assertIn("nowhere", error["message"])
         wait_until(lambda: model_states(self.port)["nowhere"] == "remote_unreachable", 10,
                    "health check did not mark the remote unreachable")
+
+
+class LimitsTest(GatewayTestCase):
+    CONFIG = """
+        server:
+          max_connections: 3
+          max_header_bytes: 4096
+          header_timeout: 500ms
+        models:
+          - name: stories
+            path: {stories}
+            context: 512
+            parallel: 1
+            threads: {threads}
+        """
+
+    def test_oversized_headers_get_431_in_the_error_shape(self):
+        request = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 8000 +
+                   b"\r\n\r\n")
+        answer = raw_exchange(self.port, request, timeout=10)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertIn(b" 431 ", head.split(b"\r\n", 1)[0] + b" ")
+        self.assertEqual(set(json.loads(body)["error"]), {"message", "type", "param", "code"})
+        self.assertEqual(http_request(self.port, "GET", "/healthz").status, 200)
+
+    def test_headers_too_slow_close_the_connection(self):
+        with socket.create_connection((HOST, self.port), timeout=10 * SCALE) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # and then nothing
+            started = time.monotonic()
+            answer = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            waited = time.monotonic() - started
+        self.assertLess(waited, 5 * SCALE)
+        if answer:
+            self.assertRegex(answer.split(b"\r\n", 1)[0], rb"^HTTP/1\.1 408 ")
+        self.assertEqual(http_request(self.port, "GET", "/healthz").status, 200)
+
+    def test_too_many_connections_get_503_and_the_gateway_recovers(self):
+        held = []
+        try:
+            for _ in range(3):
+                sock = socket.create_connection((HOST, self.port), timeout=10 * SCALE)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIn(b" 200 ", sock.recv(65536).split(b"\r\n", 1)[0] + b" ")
+                held.append(sock)
+            answer = raw_exchange(self.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, _, body = answer.partition(b"\r\n\r\n")
+            self.assertIn(b" 503 ", head.split(b"\r\n", 1)[0] + b" ")
+            self.assertEqual(json.loads(body)["error"]["code"], "too_many_connections")
+        finally:
+            for sock in held:
+                sock.close()
+        wait_until(lambda: http_request(self.port, "GET", "/healthz").status == 200, 10,
+                   "the gateway did not recover after the connections closed")
 
 
 class ProcessLifetimeTest(unittest.TestCase):
