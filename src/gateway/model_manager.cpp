@@ -354,8 +354,14 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
       co_return unexpected(unavailable("The gateway is shutting down", 1, "shutting_down"));
     }
     if (backend->retired) {
-      // The configuration changed while this request waited; use the new definition.
-      backend = backend_for(entry);
+      // The configuration changed while this request waited for its model: use the new
+      // definition, if the model is still configured.
+      const config::ModelEntry* current = config_->find_model(entry.name);
+      if (current == nullptr) {
+        co_return unexpected(unavailable(
+            "Model '" + entry.name + "' was removed from the configuration", 1, "model_removed"));
+      }
+      backend = backend_for(*current);
     }
     const bool suspect =
         backend->state == BackendState::ready && Clock::now() < backend->suspect_until;
@@ -438,43 +444,53 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
 
 bool ModelManager::make_room(const Backend& incoming) {
   const auto& workers = config_->workers;
-  while (true) {
-    int loaded = 0;
-    std::uint64_t bytes = 0;
-    Backend* least_recent = nullptr;
-    auto consider = [&](const std::shared_ptr<Backend>& backend) {
-      if (backend.get() == &incoming || backend->remote() || !backend->loaded()) {
-        return;
-      }
-      ++loaded;
-      bytes += backend->file_bytes;
-      if (backend->state == BackendState::ready && backend->in_flight == 0 &&
-          (least_recent == nullptr || backend->last_used < least_recent->last_used)) {
-        least_recent = backend.get();
-      }
-    };
-    for (const auto& [name, backend] : backends_) {
-      consider(backend);
+  int loaded = 0;
+  int unloading = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t unloading_bytes = 0;
+  Backend* least_recent = nullptr;
+  auto consider = [&](const std::shared_ptr<Backend>& backend) {
+    if (backend.get() == &incoming || backend->remote() || !backend->loaded()) {
+      return;
     }
-    for (const auto& backend : retired_) {
-      consider(backend);
+    ++loaded;
+    bytes += backend->file_bytes;
+    if (backend->state == BackendState::stopping) {
+      ++unloading;
+      unloading_bytes += backend->file_bytes;
     }
-    const bool fits_count = loaded + 1 <= std::max(1, workers.max_loaded_models);
-    const bool fits_bytes =
-        workers.max_loaded_bytes == 0 || bytes + incoming.file_bytes <= workers.max_loaded_bytes;
-    if (fits_count && fits_bytes) {
-      return true;
+    if (backend->state == BackendState::ready && backend->in_flight == 0 &&
+        (least_recent == nullptr || backend->last_used < least_recent->last_used)) {
+      least_recent = backend.get();
     }
-    if (least_recent == nullptr) {
-      return false;  // everything loaded is busy (or already unloading): wait for a change
-    }
-    spdlog::info("model {}: unloading (least recently used) to make room for {}",
-                 least_recent->entry.name, incoming.entry.name);
-    auto victim = least_recent->shared_from_this();
-    victim->state = BackendState::stopping;  // so the loop above does not pick it again
-    net::co_spawn(io_context_, stop_worker(victim, "evicted"), net::detached);
-    return false;  // its memory is free once it has exited: the waiter is notified then
+  };
+  for (const auto& [name, backend] : backends_) {
+    consider(backend);
   }
+  for (const auto& backend : retired_) {
+    consider(backend);
+  }
+  const auto fits = [&](int count, std::uint64_t total) {
+    return count + 1 <= std::max(1, workers.max_loaded_models) &&
+           (workers.max_loaded_bytes == 0 ||
+            total + incoming.file_bytes <= workers.max_loaded_bytes);
+  };
+  if (fits(loaded, bytes)) {
+    return true;
+  }
+  if (fits(loaded - unloading, bytes - unloading_bytes)) {
+    return false;  // enough is being unloaded already: wait until it has exited
+  }
+  if (least_recent == nullptr) {
+    return false;  // everything loaded is busy: wait for a request to finish
+  }
+  spdlog::info("model {}: unloading (least recently used) to make room for {}",
+               least_recent->entry.name, incoming.entry.name);
+  auto victim = least_recent->shared_from_this();
+  victim->state = BackendState::stopping;
+  net::co_spawn(io_context_, stop_worker(victim, "evicted"), net::detached);
+  // One victim at a time: the waiter is notified when it has exited, and asks again.
+  return false;
 }
 
 net::awaitable<void> ModelManager::start_worker(std::shared_ptr<Backend> backend) {

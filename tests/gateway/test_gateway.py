@@ -412,6 +412,43 @@ class LifecycleTest(GatewayTestCase):
         self.assertIn('reason="hung"', metrics(self.port))
 
 
+class BytesCapTest(GatewayTestCase):
+    # qwen (25.5 MB) and stories (1.2 MB) fit under the cap together; the embedding model
+    # (4.7 MB) does not fit beside both, so loading it unloads the least recently used.
+    CONFIG = """
+        workers:
+          max_loaded_models: 8
+          max_loaded_bytes: 28000000
+        models:
+          - name: qwen
+            path: {qwen}
+            context: 512
+            parallel: 1
+            threads: {threads}
+          - name: stories
+            path: {stories}
+            context: 512
+            parallel: 1
+            threads: {threads}
+          - name: embed
+            task: embedding
+            path: {embed}
+            context: 512
+            parallel: 1
+            threads: {threads}
+        """
+
+    def test_total_model_bytes_cap_evicts_the_least_recently_used(self):
+        self.post_ok("/v1/completions", completion("qwen", 2))
+        self.post_ok("/v1/completions", completion("stories", 2))
+        states = model_states(self.port)
+        self.assertEqual((states["qwen"], states["stories"]), ("loaded", "loaded"), states)
+        self.post_ok("/v1/embeddings", {"model": "embed", "input": "hello"})
+        states = model_states(self.port)
+        self.assertEqual((states["qwen"], states["stories"], states["embed"]),
+                         ("unloaded", "loaded", "loaded"), states)
+
+
 # ---------------------------------------------------------------------------------------------
 # Configuration: errors, hot reload
 # ---------------------------------------------------------------------------------------------
