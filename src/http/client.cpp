@@ -14,10 +14,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cassert>
 #include <cctype>
 #include <charconv>
 #include <limits>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace hearth::http {
@@ -114,7 +116,8 @@ bool is_hop_header(std::string_view name) {
          iequals(name, "transfer-encoding") || iequals(name, "keep-alive");
 }
 
-RequestMessage build_request(const Endpoint& endpoint, ClientRequest request) {
+RequestMessage build_request(const Endpoint& endpoint, const std::string& host,
+                             ClientRequest request) {
   RequestMessage message;
   message.version(11);
   const auto verb =
@@ -137,7 +140,6 @@ RequestMessage build_request(const Endpoint& endpoint, ClientRequest request) {
     message.insert(beast::string_view(name.data(), name.size()),
                    beast::string_view(value.data(), value.size()));
   }
-  const std::string host = host_header(endpoint);
   message.set(bhttp::field::host, beast::string_view(host.data(), host.size()));
   message.body() = std::move(request.body);
   message.prepare_payload();
@@ -159,7 +161,7 @@ bool is_stale_connection_error(const error_code& error) {
 
 struct ExchangeState;
 
-// What the strand-side steps hand back. Default-constructible: co_spawn needs that.
+// What the connection-side steps hand back. Default-constructible: co_spawn needs that.
 struct StartResult {
   std::optional<ClientError> error;
   bool retry_on_fresh_connection = false;
@@ -171,19 +173,20 @@ struct PieceResult {
 };
 
 // One connection to the endpoint. Everything that touches the socket, the read buffer or the
-// timer runs on the connection's strand; callers on other executors reach it through co_spawn
-// (the steps) or post (close, cancel). Used by one request at a time.
+// timer runs on the connection's executor: its own strand, reached from other executors through
+// co_spawn (the steps) or post (close, cancel); or, for a single-threaded client, the client's
+// executor, whose one thread also runs the steps inline. Used by one request at a time.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using Strand = net::strand<net::any_io_executor>;
-
-  Connection(const net::any_io_executor& executor, const Endpoint& endpoint)
-      : strand_(net::make_strand(executor)), endpoint_(endpoint), timer_(strand_) {}
+  Connection(const net::any_io_executor& executor, const Endpoint& endpoint, bool single_threaded)
+      : executor_(single_threaded ? executor : net::any_io_executor(net::make_strand(executor))),
+        endpoint_(endpoint),
+        timer_(executor_) {}
   virtual ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  const Strand& strand() const { return strand_; }
+  const net::any_io_executor& executor() const { return executor_; }
   // Any thread: false once the connection was closed for good.
   bool usable() const { return open_.load(std::memory_order_acquire); }
 
@@ -194,7 +197,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Any thread.
   void cancel(std::uint64_t id) {
-    net::post(strand_, [self = shared_from_this(), id]() {
+    net::post(executor_, [self = shared_from_this(), id]() {
       if (self->request_id_.load() == id) {
         self->cancelled_ = true;
         self->close();
@@ -202,10 +205,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
   void close_soon() {
-    net::post(strand_, [self = shared_from_this()]() { self->close(); });
+    net::post(executor_, [self = shared_from_this()]() { self->close(); });
   }
 
-  // Strand only: whether bytes beyond the last response were received (never pool those).
+  // Connection executor only: whether bytes beyond the last response were received (never pool
+  // those).
   bool has_unread_bytes() const { return buffer_.size() != 0; }
 
   // Connects (unless reused), sends the request and reads the response header.
@@ -221,39 +225,93 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual net::awaitable<error_code> read_some(ResponseParser& parser) = 0;
   virtual void close_transport() = 0;
 
-  // Strand only: a timeout, a cancellation or a close ends every pending step.
+  // Connection executor only: a timeout, a cancellation or a close ends every pending step.
   bool aborted() const { return cancelled_ || timed_out_.has_value() || !usable(); }
 
-  Strand strand_;
+  net::any_io_executor executor_;
   Endpoint endpoint_;
   beast::flat_buffer buffer_;
 
  private:
   void close() {
     open_.store(false, std::memory_order_release);
-    disarm();
+    stop_timer();
     close_transport();
   }
 
-  // The timer closes the connection when the deadline passes; the step then fails.
+  // Parses body bytes already in the read buffer, exactly as async_read_some would before it
+  // reads from the socket, but without the trip through the executor that an asynchronous
+  // operation takes even when it needs no I/O (a small body usually arrives with the header).
+  // nullopt: more bytes must be read first.
+  std::optional<error_code> parse_buffered(ResponseParser& parser) {
+    if (buffer_.size() == 0) {
+      return std::nullopt;
+    }
+    error_code error;
+    const std::size_t used = parser.put(buffer_.data(), error);
+    buffer_.consume(used);
+    if (error == bhttp::error::need_more) {
+      return std::nullopt;
+    }
+    return error;
+  }
+
+  // Where body pieces are read to; kept for the connection's life rather than allocated (and
+  // zeroed) per request.
+  char* scratch() {
+    if (!scratch_) {
+      scratch_ = std::make_unique_for_overwrite<char[]>(kBodyPieceBytes);
+    }
+    return scratch_.get();
+  }
+
+  // The timer closes the connection when the current step's deadline passes; the step then
+  // fails. A wait already pending is left alone when it expires no later than the new deadline
+  // (it re-checks the deadline when it fires), so consecutive steps, such as the pieces of a
+  // stream, do not re-arm the timer each time.
   void arm(const Deadline& deadline) {
-    const auto generation = ++timer_generation_;
     if (deadline.at == Clock::time_point::max()) {
+      deadline_.reset();
       return;
     }
-    timer_.expires_at(deadline.at);
-    timer_.async_wait([weak = weak_from_this(), generation, deadline](const error_code& error) {
+    deadline_ = deadline;
+    if (!timer_waiting_ || timer_expiry_ > deadline.at) {
+      wait_until(deadline.at);
+    }
+  }
+  // The step ended: nothing expires until the next step arms; a pending wait fires harmlessly.
+  void disarm() { deadline_.reset(); }
+  // The exchange ended (or the connection closed): no wait may stay pending, so an idle pooled
+  // connection holds no work on the executor.
+  void stop_timer() {
+    deadline_.reset();
+    if (timer_waiting_) {
+      timer_waiting_ = false;
+      ++timer_generation_;
+      timer_.cancel();
+    }
+  }
+  void wait_until(Clock::time_point at) {
+    const auto generation = ++timer_generation_;
+    timer_waiting_ = true;
+    timer_expiry_ = at;
+    timer_.expires_at(at);  // cancels an earlier wait, whose generation is now stale
+    timer_.async_wait([weak = weak_from_this(), generation](const error_code& error) {
       auto self = weak.lock();
-      if (error || !self || self->timer_generation_ != generation) {
+      if (!self || self->timer_generation_ != generation) {
         return;
       }
-      self->timed_out_ = deadline;
+      self->timer_waiting_ = false;
+      if (error || !self->deadline_) {
+        return;
+      }
+      if (Clock::now() < self->deadline_->at) {
+        self->wait_until(self->deadline_->at);  // the deadline moved on since this wait began
+        return;
+      }
+      self->timed_out_ = *self->deadline_;
       self->close();
     });
-  }
-  void disarm() {
-    ++timer_generation_;
-    timer_.cancel();
   }
 
   // Turns a failed step into the error the caller sees; the cause wins over the symptom.
@@ -285,19 +343,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<std::uint64_t> request_id_{0};
   net::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;
+  bool timer_waiting_ = false;        // an async_wait is pending
+  Clock::time_point timer_expiry_;    // when it fires
+  std::optional<Deadline> deadline_;  // the current step's, if it has one
+  std::unique_ptr<char[]> scratch_;
   bool cancelled_ = false;
   std::optional<Deadline> timed_out_;
 };
 
-// One request on one connection: the parser and the body scratch space, shared between the
-// caller-side ResponseStream and the strand-side steps.
+// One request on one connection: the parser, shared between the caller-side ResponseStream and
+// the connection-side steps.
 struct ExchangeState {
   ExchangeState(std::shared_ptr<Connection> exchange_connection, const ClientOptions& options,
                 Clock::time_point total_at, bool head_request)
       : connection(std::move(exchange_connection)),
         timeouts(options.timeouts),
-        total_deadline(total_at),
-        scratch(kBodyPieceBytes) {
+        total_deadline(total_at) {
     parser.header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(options.max_response_header_bytes, UINT32_MAX)));
     // stream() has no body limit; fetch() counts on its own. Not boost::none: Beast 1.74 then
@@ -311,7 +372,6 @@ struct ExchangeState {
   ClientTimeouts timeouts;
   Clock::time_point total_deadline;
   ResponseParser parser;
-  std::vector<char> scratch;
 };
 
 net::awaitable<StartResult> Connection::start(std::shared_ptr<ExchangeState> state,
@@ -354,6 +414,8 @@ net::awaitable<StartResult> Connection::start(std::shared_ptr<ExchangeState> sta
         written ? "waiting for the response header" : "sending the request";
     result.error = classify(error, response_started, doing);
     close();
+  } else if (state->parser.is_done()) {
+    stop_timer();
   }
   co_return result;
 }
@@ -365,12 +427,25 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
     result.error = classify(net::error::operation_aborted, true, "reading the response body");
     co_return result;
   }
-  arm(step_deadline("idle", state->timeouts.idle, state->total_deadline, state->timeouts.total));
+  // The idle deadline only matters while waiting for the socket: bytes already buffered are
+  // handed over at once.
+  bool armed = false;
+  char* const scratch_space = scratch();
   while (!parser.is_done()) {
     auto& body = parser.get().body();
-    body.data = state->scratch.data();
-    body.size = state->scratch.size();
-    error_code error = co_await read_some(parser);
+    body.data = scratch_space;
+    body.size = kBodyPieceBytes;
+    error_code error;
+    if (auto parsed = parse_buffered(parser)) {
+      error = *parsed;
+    } else {
+      if (!armed) {
+        arm(step_deadline("idle", state->timeouts.idle, state->total_deadline,
+                          state->timeouts.total));
+        armed = true;
+      }
+      error = co_await read_some(parser);
+    }
     if (error == bhttp::error::need_buffer) {
       error = {};  // the scratch space is full: hand this piece over
     }
@@ -380,29 +455,50 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
       close();
       co_return result;
     }
-    const std::size_t received = state->scratch.size() - body.size;
+    const std::size_t received = kBodyPieceBytes - body.size;
     if (received > 0) {
-      result.piece.emplace(state->scratch.data(), received);
+      result.piece.emplace(scratch_space, received);
       break;
     }
   }
-  disarm();
   result.done = parser.is_done();
+  if (result.done) {
+    stop_timer();
+  } else {
+    disarm();
+  }
   co_return result;
 }
 
 template <class Protocol>
 class StreamConnection : public Connection {
  public:
-  StreamConnection(const net::any_io_executor& executor, const Endpoint& endpoint)
-      : Connection(executor, endpoint), socket_(strand_) {}
+  StreamConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
+                   bool single_threaded)
+      : Connection(executor, endpoint, single_threaded), socket_(executor_) {}
 
  protected:
   using Socket = typename Protocol::socket;
 
+  // A request usually fits in the socket's send buffer: it is written at once, without the
+  // trip through the executor that an asynchronous write's completion takes. Only what does not
+  // fit is written asynchronously, by the same serializer.
   net::awaitable<error_code> write_request(const RequestMessage& message) override {
     error_code error;
-    co_await bhttp::async_write(socket_, message, net::redirect_error(net::use_awaitable, error));
+    if (!socket_.non_blocking()) {
+      socket_.non_blocking(true, error);  // a synchronous write must never block the thread
+      if (error) {
+        co_return error;
+      }
+    }
+    bhttp::request_serializer<bhttp::string_body> serializer(message);
+    bhttp::write(socket_, serializer, error);
+    if (error != net::error::would_block && error != net::error::try_again) {
+      co_return error;
+    }
+    error = {};
+    co_await bhttp::async_write(socket_, serializer,
+                                net::redirect_error(net::use_awaitable, error));
     co_return error;
   }
   net::awaitable<error_code> read_header(ResponseParser& parser) override {
@@ -429,8 +525,9 @@ class StreamConnection : public Connection {
 
 class TcpConnection final : public StreamConnection<net::ip::tcp> {
  public:
-  TcpConnection(const net::any_io_executor& executor, const Endpoint& endpoint)
-      : StreamConnection(executor, endpoint), resolver_(strand_) {}
+  TcpConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
+                bool single_threaded)
+      : StreamConnection(executor, endpoint, single_threaded), resolver_(executor_) {}
 
  protected:
   net::awaitable<error_code> connect_socket() override {
@@ -630,16 +727,29 @@ struct ClientCore {
   net::any_io_executor executor;
   Endpoint endpoint;
   ClientOptions options;
+  std::string host;  // the Host header, the same for every request
   ClientStats stats;
   std::mutex mutex;
   std::vector<std::shared_ptr<Connection>> idle;  // most recently used last
   bool shut_down = false;
+  std::atomic<std::thread::id> user_thread{};  // single-threaded: the first one to use it
+
+  // Whether a single-threaded client keeps to its promise; always true for the others.
+  bool used_from_one_thread() {
+    if (!options.single_threaded) {
+      return true;
+    }
+    std::thread::id first;
+    const auto current = std::this_thread::get_id();
+    return user_thread.compare_exchange_strong(first, current) || first == current;
+  }
 
   ClientCore(net::any_io_executor client_executor, Endpoint client_endpoint,
              ClientOptions client_options)
       : executor(std::move(client_executor)),
         endpoint(std::move(client_endpoint)),
-        options(client_options) {}
+        options(client_options),
+        host(host_header(endpoint)) {}
 
   std::shared_ptr<Connection> take_idle() {
     std::lock_guard lock(mutex);
@@ -656,9 +766,9 @@ struct ClientCore {
   std::shared_ptr<Connection> open_connection() {
     stats.connections_opened.fetch_add(1, std::memory_order_relaxed);
     if (endpoint.kind == Endpoint::Kind::unix_socket) {
-      return std::make_shared<UnixConnection>(executor, endpoint);
+      return std::make_shared<UnixConnection>(executor, endpoint, options.single_threaded);
     }
-    return std::make_shared<TcpConnection>(executor, endpoint);
+    return std::make_shared<TcpConnection>(executor, endpoint, options.single_threaded);
   }
 
   void release(std::shared_ptr<Connection> connection) {
@@ -688,10 +798,12 @@ struct ClientCore {
 
 class ResponseStreamImpl final : public ResponseStream {
  public:
-  ResponseStreamImpl(std::weak_ptr<ClientCore> client, std::shared_ptr<ExchangeState> state)
-      : client_(std::move(client)), state_(std::move(state)) {
+  ResponseStreamImpl(std::weak_ptr<ClientCore> client, std::shared_ptr<ExchangeState> state,
+                     bool single_threaded)
+      : client_(std::move(client)), state_(std::move(state)), single_threaded_(single_threaded) {
     const auto& message = state_->parser.get();
     status_ = static_cast<int>(message.result_int());
+    headers_.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
     for (const auto& field : message) {
       const auto name = field.name_string();
       headers_.emplace_back(lower(std::string_view(name.data(), name.size())),
@@ -710,6 +822,8 @@ class ResponseStreamImpl final : public ResponseStream {
 
   int status() const override { return status_; }
   const Headers& headers() const override { return headers_; }
+  // For fetch(), which hands them on and never asks for them again.
+  Headers take_headers() { return std::move(headers_); }
 
   net::awaitable<Expected<std::optional<std::string>, ClientError>> next() override {
     if (error_) {
@@ -720,11 +834,16 @@ class ResponseStreamImpl final : public ResponseStream {
       co_return end;
     }
     auto connection = state_->connection;
-    PieceResult result = co_await net::co_spawn(connection->strand(),
-                                                connection->read_piece(state_), net::use_awaitable);
+    PieceResult result;
+    if (single_threaded_) {
+      result = co_await connection->read_piece(state_);
+    } else {
+      result = co_await net::co_spawn(connection->executor(), connection->read_piece(state_),
+                                      net::use_awaitable);
+    }
     if (result.error) {
       error_ = std::move(result.error);
-      state_.reset();  // the strand side already closed the connection
+      state_.reset();  // the connection side already closed the connection
       co_return unexpected(*error_);
     }
     if (result.done) {
@@ -749,6 +868,7 @@ class ResponseStreamImpl final : public ResponseStream {
 
   std::weak_ptr<ClientCore> client_;
   std::shared_ptr<ExchangeState> state_;  // null once the body ended or failed
+  bool single_threaded_;
   int status_ = 0;
   Headers headers_;
   std::optional<ClientError> error_;
@@ -778,9 +898,11 @@ net::awaitable<Expected<std::unique_ptr<ResponseStream>, ClientError>> HttpClien
     co_return unexpected(make_error(ClientError::Kind::cancelled,
                                     "the request was cancelled before it was sent", false));
   }
+  assert(impl->used_from_one_thread() &&
+         "a single-threaded HttpClient was used from another thread");
   const bool head_request = iequals(request.method, "HEAD");
-  auto message =
-      std::make_shared<const RequestMessage>(build_request(impl->endpoint, std::move(request)));
+  auto message = std::make_shared<const RequestMessage>(
+      build_request(impl->endpoint, impl->host, std::move(request)));
   const auto total_deadline = deadline_after(Clock::now(), impl->options.timeouts.total);
   for (int attempt = 0;; ++attempt) {
     // The retry takes a fresh connection: the other idle ones may be just as stale.
@@ -800,11 +922,16 @@ net::awaitable<Expected<std::unique_ptr<ResponseStream>, ClientError>> HttpClien
         target->cancel(id);
       }
     });
-    StartResult started = co_await net::co_spawn(
-        connection->strand(), connection->start(state, message, reused), net::use_awaitable);
+    StartResult started;
+    if (impl->options.single_threaded) {
+      started = co_await connection->start(state, message, reused);
+    } else {
+      started = co_await net::co_spawn(
+          connection->executor(), connection->start(state, message, reused), net::use_awaitable);
+    }
     if (!started.error) {
-      std::unique_ptr<ResponseStream> response =
-          std::make_unique<ResponseStreamImpl>(impl, std::move(state));
+      std::unique_ptr<ResponseStream> response = std::make_unique<ResponseStreamImpl>(
+          impl, std::move(state), impl->options.single_threaded);
       co_return std::move(response);
     }
     if (started.retry_on_fresh_connection && attempt == 0) {
@@ -830,7 +957,7 @@ net::awaitable<Expected<ClientResponse, ClientError>> HttpClient::fetch(
   };
   ClientResponse response;
   response.status = body_stream->status();
-  response.headers = body_stream->headers();
+  response.headers = static_cast<ResponseStreamImpl&>(*body_stream).take_headers();
   const std::string_view declared = response.header("content-length");
   std::uint64_t declared_length = 0;
   if (!declared.empty() &&

@@ -96,6 +96,13 @@ struct ClientOptions {
   std::size_t max_idle_connections = 64;  // kept per endpoint for reuse
   std::size_t max_response_header_bytes = 64 * 1024;
   std::size_t max_response_body_bytes = 256 * 1024 * 1024;  // for fetch(); stream() has none
+  // A promise that the executor belongs to an io_context run by one thread, and that stream(),
+  // fetch() and the streams they return are used only from coroutines on that thread (the
+  // gateway's event loop); cancellation and close_idle() may still come from anywhere.
+  // Connections then need no strand of their own, and each step runs inline in the calling
+  // coroutine instead of being spawned onto the connection's strand: no hop through the
+  // executor per step.
+  bool single_threaded = false;
 };
 
 // Counters for metrics and tests; updated from any thread.
@@ -105,7 +112,8 @@ struct ClientStats {
   std::atomic<uint64_t> stale_retries{0};       // pooled connections found closed, then retried
 };
 
-// One per endpoint. Thread-safe: may be used from coroutines on any executor.
+// One per endpoint. Thread-safe: may be used from coroutines on any executor, unless
+// ClientOptions::single_threaded promises a single thread.
 class HttpClient {
  public:
   HttpClient(boost::asio::any_io_executor executor, Endpoint endpoint, ClientOptions options = {});
