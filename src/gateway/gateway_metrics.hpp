@@ -41,6 +41,9 @@ struct GatewayMetrics {
   metrics::Family& worker_unloads = registry.counter(
       "hearth_gateway_worker_unloads_total",
       "Workers stopped on purpose, by model and reason (idle, evicted, reload, shutdown)");
+  metrics::Family& worker_load_failures =
+      registry.counter("hearth_gateway_worker_load_failures_total",
+                       "Workers that could not start or load their model, by model");
   metrics::Family& worker_load_seconds = registry.counter(
       "hearth_gateway_worker_load_seconds_total", "Time from spawn to ready, by model");
   metrics::Family& backends =

@@ -315,6 +315,7 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
     }
     if (endpoint) {
       http::ClientOptions options;
+      options.single_threaded = true;  // the gateway's one event-loop thread
       backend->client =
           std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint.value(), options);
       const auto& workers = config_->workers;
@@ -324,6 +325,7 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
       health_options.timeouts.idle = workers.health_timeout;
       health_options.timeouts.total = workers.health_timeout;
       health_options.max_idle_connections = 1;
+      health_options.single_threaded = true;
       backend->health_client = std::make_shared<http::HttpClient>(io_context_.get_executor(),
                                                                   endpoint.value(), health_options);
       backend->state = BackendState::remote_up;
@@ -393,12 +395,11 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
           backend->state = BackendState::unloaded;
           continue;
         }
-        if (backend->retry_at > deadline) {
-          co_return unexpected(
-              unavailable("Model '" + entry.name + "' failed to load: " + backend->last_error,
-                          seconds_until(backend->retry_at), "model_load_failed"));
-        }
-        break;
+        // Its last load failed moments ago (a broken file, too little memory): say so at once
+        // rather than hold the request until the next attempt.
+        co_return unexpected(
+            unavailable("Model '" + entry.name + "' failed to load: " + backend->last_error,
+                        seconds_until(backend->retry_at), "model_load_failed"));
       case BackendState::starting:
       case BackendState::restarting:
       case BackendState::stopping:
@@ -415,6 +416,8 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
     }
     if (!co_await wait_for_change(until, cancellation) && Clock::now() >= deadline) {
       metrics_.wait_timeouts.add({{"model", entry.name}}, 1);
+      spdlog::warn("model {}: a request gave up waiting after {} ms (state {})", entry.name,
+                   wait_timeout.count(), to_string(backend->state));
       std::string why;
       switch (backend->state) {
         case BackendState::unloaded:
@@ -536,6 +539,7 @@ net::awaitable<void> ModelManager::start_worker(std::shared_ptr<Backend> backend
   if (!spawned) {
     backend->state = BackendState::failed;
     backend->last_error = spawned.error();
+    metrics_.worker_load_failures.add({{"model", model_name}}, 1);
     backend->retry_at = Clock::now() + config_->workers.restart_backoff_max;
     spdlog::error("model {}: {}", model_name, spawned.error());
     notify_all();
@@ -554,6 +558,7 @@ net::awaitable<void> ModelManager::start_worker(std::shared_ptr<Backend> backend
   options.timeouts.first_byte = std::chrono::hours(1);  // a non-streamed answer may take long
   options.timeouts.idle = std::chrono::minutes(10);
   options.timeouts.total = std::chrono::hours(2);
+  options.single_threaded = true;  // the gateway's one event-loop thread
   backend->client =
       std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint, options);
   http::ClientOptions health_options;
@@ -562,6 +567,7 @@ net::awaitable<void> ModelManager::start_worker(std::shared_ptr<Backend> backend
   health_options.timeouts.idle = workers.health_timeout;
   health_options.timeouts.total = workers.health_timeout;
   health_options.max_idle_connections = 1;
+  health_options.single_threaded = true;
   backend->health_client =
       std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint, health_options);
   net::co_spawn(io_context_, watch_exit(backend, generation), net::detached);
@@ -649,6 +655,7 @@ net::awaitable<void> ModelManager::watch_exit(std::shared_ptr<Backend> backend,
     backend->state = BackendState::failed;
     backend->last_error = reason;
     backend->retry_at = Clock::now() + backoff;
+    metrics_.worker_load_failures.add({{"model", name}}, 1);
     spdlog::error("model {}: loading failed ({}); next attempt in {} ms at the earliest", name,
                   reason, backoff.count());
     notify_all();

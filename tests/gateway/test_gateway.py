@@ -412,6 +412,55 @@ class LifecycleTest(GatewayTestCase):
         self.assertIn('reason="hung"', metrics(self.port))
 
 
+class LoadFailureTest(GatewayTestCase):
+    CONFIG = """
+        workers:
+          restart_backoff_initial: 200ms
+        models:
+          - name: broken
+            path: {broken}
+            context: 512
+            parallel: 1
+            threads: {threads}
+          - name: stories
+            path: {stories}
+            context: 512
+            parallel: 1
+            threads: {threads}
+        """
+
+    @classmethod
+    def config_text(cls):
+        cls.broken_file = tempfile.NamedTemporaryFile(suffix=".gguf")
+        cls.broken_file.write(b"not a GGUF at all\n" * 100)
+        cls.broken_file.flush()
+        return textwrap.dedent(cls.CONFIG).format(stories=STORIES, broken=cls.broken_file.name,
+                                                  threads=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.broken_file.close()
+
+    def test_a_model_that_cannot_load_fails_fast_and_others_keep_serving(self):
+        started = time.monotonic()
+        error = assert_error(self, post(self.port, "/v1/completions", completion("broken", 2)),
+                             503, code="model_load_failed")
+        self.assertLess(time.monotonic() - started, 20 * SCALE)
+        self.assertIn("broken", error["message"])
+        self.assertIn("GGUF", error["message"])
+        self.assertEqual(model_states(self.port)["broken"], "failed")
+        self.post_ok("/v1/completions", completion("stories", 2))
+        self.assertGreaterEqual(
+            metric_value(metrics(self.port), "hearth_gateway_worker_load_failures_total"), 1)
+        self.assertIn("loading failed", self.gateway.log_text())
+        # After the backoff it is tried again (and fails again the same way).
+        time.sleep(0.5)
+        again = assert_error(self, post(self.port, "/v1/completions", completion("broken", 2)),
+                             503, code="model_load_failed")
+        self.assertIn("GGUF", again["message"])
+
+
 class BytesCapTest(GatewayTestCase):
     # qwen (25.5 MB) and stories (1.2 MB) fit under the cap together; the embedding model
     # (4.7 MB) does not fit beside both, so loading it unloads the least recently used.
