@@ -85,6 +85,7 @@ http::ServerLimits limits_of(const config::ServerSettings& server) {
   limits.max_connections = server.max_connections;
   limits.header_timeout = server.header_timeout;
   limits.idle_timeout = server.idle_timeout;
+  limits.single_threaded = true;  // run_gateway runs its io_context on one thread
   return limits;
 }
 

@@ -432,8 +432,10 @@ template <class Acceptor>
 net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> acceptor) {
   using Socket = typename Acceptor::protocol_type::socket;
   while (!stopping.load()) {
-    auto strand = net::make_strand(io_context);
-    Socket socket(strand);
+    // A connection's coroutines (reader, responder, watchdog) share its socket: with several
+    // threads running the io_context they need a strand; with one they already take turns.
+    Socket socket(limits.single_threaded ? net::any_io_executor(io_context.get_executor())
+                                         : net::any_io_executor(net::make_strand(io_context)));
     error_code error;
     co_await acceptor->async_accept(socket, net::redirect_error(use_awaitable, error));
     if (error) {

@@ -73,6 +73,8 @@ struct ServerLimits {
   std::chrono::milliseconds body_timeout{60'000};
   std::chrono::milliseconds idle_timeout{75'000};  // keep-alive wait between requests
   std::chrono::milliseconds write_timeout{60'000};
+  // The io_context is run by exactly one thread (the gateway): connections need no strand.
+  bool single_threaded = false;
 };
 
 // Builds the error responses that the HTTP layer itself sends (bad request, oversize body...);
