@@ -11,8 +11,11 @@ HEARTH_SANITIZED. Run by hand from the repository root:
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -714,7 +717,12 @@ class ProcessLifetimeTest(unittest.TestCase):
     def test_workers_die_with_a_killed_gateway(self):
         with tempfile.TemporaryDirectory() as directory:
             gateway, _, worker = self.start(directory)
+            runtime = re.search(r"workers' sockets in (\S+)\)", gateway.log_text())
+            self.assertIsNotNone(runtime, gateway.log_tail())
+            runtime = runtime.group(1)
             try:
+                # The workers' private directory: only this user may enter it.
+                self.assertEqual(stat.S_IMODE(os.stat(runtime).st_mode), 0o700)
                 os.kill(gateway.proc.pid, signal.SIGKILL)
                 wait_until(lambda: process_gone(worker), 10,
                            "worker %d outlived its SIGKILLed gateway" % worker)
@@ -722,6 +730,8 @@ class ProcessLifetimeTest(unittest.TestCase):
                 gateway.stop()
                 if not process_gone(worker):
                     os.kill(worker, signal.SIGKILL)
+                # A SIGKILLed gateway cannot remove its runtime directory; the test does.
+                shutil.rmtree(runtime, ignore_errors=True)
 
     def test_sigterm_finishes_requests_in_flight_then_stops_workers(self):
         with tempfile.TemporaryDirectory() as directory:
@@ -742,6 +752,8 @@ class ProcessLifetimeTest(unittest.TestCase):
             self.assertIn(b"data: [DONE]", received)
             self.assertEqual(gateway.proc.wait(timeout=30 * SCALE), 0, gateway.log_tail())
             wait_until(lambda: process_gone(worker), 10, "worker outlived the gateway")
+            runtime = re.search(r"workers' sockets in (\S+)\)", gateway.log_text()).group(1)
+            self.assertFalse(os.path.exists(runtime), "runtime directory left behind")
             gateway.stop()
             self.assertIn("gateway stopped", gateway.log_text())
 
