@@ -567,6 +567,38 @@ void WorkerProcess::kill() {
 
 void WorkerProcess::use_pidfd_for_testing(bool enabled) { g_use_pidfd.store(enabled); }
 
+int sweep_stale_runtime_dirs(const std::string& base) {
+  namespace fs = std::filesystem;
+  int removed = 0;
+  std::error_code error;
+  for (fs::directory_iterator it(base, error), end; !error && it != end; it.increment(error)) {
+    // hearth-<pid>-XXXXXX, as mkdtemp made it below.
+    const std::string name = it->path().filename().string();
+    if (name.rfind("hearth-", 0) != 0) {
+      continue;
+    }
+    const auto dash = name.find('-', 7);
+    if (dash == std::string::npos || dash == 7 || name.size() != dash + 7 ||
+        name.find_first_not_of("0123456789", 7) != dash) {
+      continue;
+    }
+    const long pid = std::strtol(name.c_str() + 7, nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) {
+      continue;  // its gateway (or whatever reuses the pid) is alive, or we cannot tell
+    }
+    struct stat info {};
+    const std::string path = it->path().string();
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() ||
+        (info.st_mode & 077) != 0) {
+      continue;
+    }
+    spdlog::info("removing the runtime directory of gateway {}, which is gone: {}", pid, path);
+    remove_runtime_dir(path);
+    removed += fs::exists(path) ? 0 : 1;
+  }
+  return removed;
+}
+
 Expected<std::string, std::string> make_runtime_dir(const std::string& configured) {
   if (!configured.empty()) {
     std::string path = configured;
@@ -606,6 +638,7 @@ Expected<std::string, std::string> make_runtime_dir(const std::string& configure
       ::access(xdg_runtime_dir, W_OK | X_OK) == 0) {
     base = xdg_runtime_dir;
   }
+  sweep_stale_runtime_dirs(base);
   std::string path = base + "/hearth-" + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(path.data()) == nullptr) {
     return unexpected("cannot create a runtime directory under " + base + ": " + error_text(errno));

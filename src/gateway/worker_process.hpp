@@ -68,6 +68,10 @@ class WorkerProcess {
 // writable, else under /tmp, named hearth-<pid>-<random>. `configured` non-empty: that directory,
 // created if missing, refused unless owned by this user with no group/other access.
 Expected<std::string, std::string> make_runtime_dir(const std::string& configured);
+// Removes, under `base`, the private directories (hearth-<pid>-XXXXXX, ours, mode 0700) of
+// gateways that no longer run, such as one killed with SIGKILL; make_runtime_dir calls it.
+// Returns how many it removed.
+int sweep_stale_runtime_dirs(const std::string& base);
 // Removes the sockets in the directory made above, then the directory; anything else in it keeps
 // the directory (with a warning), so a configured directory holding other files is never emptied.
 void remove_runtime_dir(const std::string& path);

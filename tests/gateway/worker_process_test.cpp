@@ -474,6 +474,40 @@ TEST_F(RuntimeDirTest, FreshDirectoryUnderXdgRuntimeDirHoldsSocketsAndIsRemoved)
   EXPECT_FALSE(fs::exists(*other));
 }
 
+TEST_F(RuntimeDirTest, DirectoriesOfGatewaysThatAreGoneAreSweptAway) {
+  // A pid that is certainly gone: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::_exit(0);
+  }
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const fs::path stale = scratch_ / ("hearth-" + std::to_string(child) + "-AbC123");
+  const fs::path alive = scratch_ / ("hearth-" + std::to_string(::getpid()) + "-XyZ789");
+  const fs::path unrelated = scratch_ / ("hearth-" + std::to_string(child) + "-toolong1");
+  for (const auto& path : {stale, alive, unrelated}) {
+    ASSERT_EQ(::mkdir(path.c_str(), 0700), 0) << path;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string socket_path = (stale / "worker-1.sock").string();
+  ASSERT_LT(socket_path.size(), sizeof address.sun_path);
+  std::copy(socket_path.begin(), socket_path.end(), address.sun_path);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ::close(fd);
+
+  ::setenv("XDG_RUNTIME_DIR", scratch_.c_str(), 1);
+  auto made = make_runtime_dir("");  // sweeps first
+  ASSERT_TRUE(made.has_value()) << made.error();
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(alive));      // its gateway (this process) runs
+  EXPECT_TRUE(fs::exists(unrelated));  // not a name make_runtime_dir makes
+  EXPECT_EQ(sweep_stale_runtime_dirs(scratch_.string()), 0);
+  remove_runtime_dir(*made);
+}
+
 TEST_F(RuntimeDirTest, FallsBackToTmpWithoutUsableXdgRuntimeDir) {
   ::setenv("XDG_RUNTIME_DIR", (scratch_ / "missing").c_str(), 1);
   auto made = make_runtime_dir("");
