@@ -26,6 +26,30 @@ ApiError invalid_request(std::string message, std::optional<std::string> param,
   return error;
 }
 
+ApiError api_error(int status, std::string message, std::string code) {
+  ApiError error;
+  error.status = status;
+  error.type = status >= 500 ? "server_error" : "invalid_request_error";
+  error.message = std::move(message);
+  error.code = std::move(code);
+  return error;
+}
+
+ApiError not_found(const std::string& path) {
+  return api_error(404, "No route for " + path, "not_found");
+}
+
+ApiError method_not_allowed(const std::string& method, const std::string& path) {
+  return api_error(405, "Method " + method + " is not allowed on " + path, "method_not_allowed");
+}
+
+std::string route_of(const std::string& path) {
+  if (path.rfind("/v1/", 0) == 0) {
+    return path.substr(3);
+  }
+  return path;
+}
+
 namespace {
 
 // Ordered: a JSON schema's property order reaches the prompt and the grammar, as in llama-server.

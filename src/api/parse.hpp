@@ -25,6 +25,10 @@ Expected<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view bo
 // POST /v1/rerank
 Expected<RerankRequest, ApiError> parse_rerank_request(std::string_view body);
 
+// The route a path names: "/v1/chat/completions" and "/chat/completions" are both
+// "/chat/completions", as many clients leave the version out.
+std::string route_of(const std::string& path);
+
 // The fields the gateway routes on, read without validating the rest of the body: the backend
 // that serves the request validates it in full and its errors reach the client unchanged.
 struct RoutingFields {

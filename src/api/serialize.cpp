@@ -256,6 +256,10 @@ std::string to_json(const RerankResponse& rerank) {
   return dump(object);
 }
 
+std::string error_body(int status, std::string_view message, std::string_view code) {
+  return to_json(api_error(status, std::string(message), std::string(code)));
+}
+
 std::string models_to_json(const std::vector<ModelCard>& models) {
   json data = json::array();
   for (const ModelCard& model : models) {

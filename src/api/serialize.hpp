@@ -12,6 +12,8 @@ namespace hearth::api {
 
 // {"error":{"message","type","param","code"}}; the HTTP status travels separately.
 std::string to_json(const ApiError& error);
+// The body of an error the HTTP layer answers itself (http::ErrorBodyFormatter).
+std::string error_body(int status, std::string_view message, std::string_view code);
 
 // A non-streamed chat reply: object "chat.completion".
 std::string to_json(const ChatCompletion& completion);

@@ -22,6 +22,10 @@ struct ApiError {
   std::optional<int> retry_after_seconds;
 };
 
+// An error whose type follows from its status (server_error from 500 on).
+ApiError api_error(int status, std::string message, std::string code);
+ApiError not_found(const std::string& path);
+ApiError method_not_allowed(const std::string& method, const std::string& path);
 ApiError invalid_request(std::string message, std::optional<std::string> param = std::nullopt,
                          std::optional<std::string> code = std::nullopt);
 

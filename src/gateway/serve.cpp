@@ -152,14 +152,7 @@ int run_gateway(const ServeOptions& options) {
       [&service](const http::Request& request, http::ResponseWriter& writer) {
         return service->handle(request, writer);
       },
-      [](int status, std::string_view message, std::string_view code) {
-        api::ApiError error;
-        error.status = status;
-        error.message = std::string(message);
-        error.code = std::string(code);
-        error.type = status >= 500 ? "server_error" : "invalid_request_error";
-        return api::to_json(error);
-      });
+      api::error_body);
   service->set_server_stats(&server.stats());
   auto port = server.listen_tcp(address->first, address->second);
   if (!port) {

@@ -33,30 +33,6 @@ std::string random_id(std::string_view prefix) {
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-api::ApiError not_found(const std::string& path) {
-  api::ApiError error;
-  error.status = 404;
-  error.message = "No route for " + path;
-  error.code = "not_found";
-  return error;
-}
-
-api::ApiError method_not_allowed(const std::string& method, const std::string& path) {
-  api::ApiError error;
-  error.status = 405;
-  error.message = "Method " + method + " is not allowed on " + path;
-  error.code = "method_not_allowed";
-  return error;
-}
-
-// Strips an optional "/v1" so "/chat/completions" works too, as many clients send it.
-std::string route_of(const std::string& path) {
-  if (path.rfind("/v1/", 0) == 0) {
-    return path.substr(3);
-  }
-  return path;
-}
-
 api::Usage usage_of(const GenerationEvent& event) {
   api::Usage usage;
   usage.prompt_tokens = event.prompt_tokens;
@@ -149,7 +125,7 @@ net::awaitable<void> WorkerService::send_error(Writer& writer, const api::ApiErr
 }
 
 net::awaitable<void> WorkerService::handle(const http::Request& request, Writer& writer) {
-  const std::string route = route_of(request.path);
+  const std::string route = api::route_of(request.path);
   const bool is_post = request.method == "POST";
   const bool is_get = request.method == "GET";
   if (route == "/chat/completions" && is_post) {
@@ -169,9 +145,9 @@ net::awaitable<void> WorkerService::handle(const http::Request& request, Writer&
   } else if (route == "/chat/completions" || route == "/completions" || route == "/embeddings" ||
              route == "/rerank" || route == "/models" || request.path == "/health" ||
              request.path == "/metrics") {
-    co_await send_error(writer, method_not_allowed(request.method, request.path));
+    co_await send_error(writer, api::method_not_allowed(request.method, request.path));
   } else {
-    co_await send_error(writer, not_found(request.path));
+    co_await send_error(writer, api::not_found(request.path));
     // A fixed label: a scanner's random paths must not each become a metric series.
     metrics_.requests.add({{"endpoint", "other"}}, 1);
     co_return;
