@@ -24,8 +24,6 @@ constexpr std::string_view kDoneMarker = "data: [DONE]";
 constexpr std::string_view kHealthyBody = R"({"status":"ok"})";
 constexpr std::string_view kReadyBody = R"({"status":"ready"})";
 
-api::ApiError error_of(int status, std::string message, std::string code);
-
 // Bodies built outside the coroutines: GCC 12 miscompiles string literals and braced lists
 // inside coroutine bodies.
 std::string not_ready_body(const std::string& reason) {
@@ -36,17 +34,9 @@ std::string reloaded_body(const std::string& summary) {
   return nlohmann::json{{"status", "reloaded"}, {"summary", summary}}.dump();
 }
 
-api::ApiError method_not_allowed(const std::string& method, const std::string& path) {
-  return error_of(405, "Method " + method + " is not allowed on " + path, "method_not_allowed");
-}
-
-api::ApiError not_found(const std::string& path) {
-  return error_of(404, "No route for " + path, "not_found");
-}
-
 api::ApiError broken_answer(const std::string& model, const std::string& backend,
                             const std::string& why) {
-  return error_of(
+  return api::api_error(
       502, "The backend for model '" + model + "' (" + backend + ") broke off its answer: " + why,
       "backend_error");
 }
@@ -56,33 +46,13 @@ http::Headers retry_after(int seconds) {
 }
 
 api::ApiError rejected_config(const std::string& why) {
-  api::ApiError error;
-  error.status = 400;
-  error.message = "The new configuration was rejected; the old one stays: " + why;
-  error.code = "invalid_config";
-  return error;
-}
-
-// Strips an optional "/v1" so "/chat/completions" works too, as many clients send it.
-std::string route_of(const std::string& path) {
-  if (path.rfind("/v1/", 0) == 0) {
-    return path.substr(3);
-  }
-  return path;
+  return api::api_error(400, "The new configuration was rejected; the old one stays: " + why,
+                        "invalid_config");
 }
 
 bool is_inference_route(const std::string& route) {
   return route == "/chat/completions" || route == "/completions" || route == "/embeddings" ||
          route == "/embedding" || route == "/rerank" || route == "/reranking";
-}
-
-api::ApiError error_of(int status, std::string message, std::string code) {
-  api::ApiError error;
-  error.status = status;
-  error.type = status >= 500 ? "server_error" : "invalid_request_error";
-  error.message = std::move(message);
-  error.code = std::move(code);
-  return error;
 }
 
 double milliseconds(Clock::duration duration) {
@@ -131,7 +101,7 @@ void GatewayService::set_config(std::shared_ptr<const config::Config> config) {
 
 net::awaitable<void> GatewayService::handle(const http::Request& request, Writer& writer) {
   Exchange exchange;
-  exchange.route = route_of(request.path);
+  exchange.route = api::route_of(request.path);
   ++in_flight_;
   metrics_.in_flight.set({}, in_flight_);
   const bool is_post = request.method == "POST";
@@ -145,22 +115,20 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
     exchange.status = 200;
     co_await writer.send(200, kJson, std::string(kHealthyBody));
   } else if (request.path == "/readyz" && is_get) {
-    co_await ready(writer);
-    exchange.status = writer.responded() ? 200 : 0;
+    exchange.status = co_await ready(writer);
   } else if (request.path == "/metrics" && is_get) {
     exchange.status = 200;
     co_await metrics(writer);
   } else if (request.path == "/admin/reload" && is_post) {
-    co_await reload(writer);
-    exchange.status = 200;
+    exchange.status = co_await reload(writer);
   } else if (is_inference_route(exchange.route) || exchange.route == "/models" ||
              request.path == "/healthz" || request.path == "/readyz" ||
              request.path == "/metrics" || request.path == "/admin/reload") {
-    const auto error = method_not_allowed(request.method, request.path);
+    const auto error = api::method_not_allowed(request.method, request.path);
     co_await send_error(writer, error, exchange);
   } else {
     exchange.route = "other";  // a scanner's random paths must not each become a series
-    const auto error = not_found(request.path);
+    const auto error = api::not_found(request.path);
     co_await send_error(writer, error, exchange);
   }
   --in_flight_;
@@ -204,12 +172,13 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
       known += known.empty() ? "" : ", ";
       known += model.name;
     }
-    auto error = error_of(404,
-                          name.empty() ? std::string("No model given and no default model is "
-                                                     "configured")
-                                       : "The model '" + name + "' does not exist (models: " +
-                                             (known.empty() ? std::string("none") : known) + ")",
-                          "model_not_found");
+    auto error =
+        api::api_error(404,
+                       name.empty() ? std::string("No model given and no default model is "
+                                                  "configured")
+                                    : "The model '" + name + "' does not exist (models: " +
+                                          (known.empty() ? std::string("none") : known) + ")",
+                       "model_not_found");
     error.param = "model";
     co_return co_await send_error(writer, error, exchange);
   }
@@ -255,13 +224,9 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     exchange.upstream += Clock::now() - sent_at;
     if (!response) {
       const auto& failure = response.error();
-      if (failure.kind == http::ClientError::Kind::cancelled || cancellation.cancelled()) {
-        exchange.client_gone = true;
-        metrics_.client_disconnects.add({{"model", entry->name}}, 1);
+      if (note_upstream_failure(failure, exchange, cancellation)) {
         co_return;
       }
-      metrics_.upstream_errors.add(
-          {{"model", entry->name}, {"kind", std::string(http::to_string(failure.kind))}}, 1);
       if (failure.kind == http::ClientError::Kind::connect_failed) {
         lease->report_unreachable(failure.message);
       }
@@ -275,10 +240,10 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
         continue;
       }
       const int status = failure.kind == http::ClientError::Kind::timeout ? 504 : 502;
-      auto error = error_of(status,
-                            "The backend for model '" + entry->name + "' (" + lease->label() +
-                                ") failed: " + failure.message,
-                            status == 504 ? "backend_timeout" : "backend_error");
+      auto error = api::api_error(status,
+                                  "The backend for model '" + entry->name + "' (" + lease->label() +
+                                      ") failed: " + failure.message,
+                                  status == 504 ? "backend_timeout" : "backend_error");
       if (failure.kind == http::ClientError::Kind::connect_failed) {
         error.status = 503;
         error.code = "backend_unavailable";
@@ -309,17 +274,11 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     if (!is_event_stream) {
       std::string body;
       while (true) {
-        const auto read_at = Clock::now();
-        auto piece = co_await stream.next();
-        exchange.upstream += Clock::now() - read_at;
+        auto piece = co_await read_piece(stream, exchange, cancellation);
         if (!piece) {
-          if (cancellation.cancelled()) {
-            exchange.client_gone = true;
+          if (exchange.client_gone) {
             co_return;
           }
-          metrics_.upstream_errors.add(
-              {{"model", entry->name}, {"kind", std::string(http::to_string(piece.error().kind))}},
-              1);
           const auto error = broken_answer(entry->name, lease->label(), piece.error().message);
           co_return co_await send_error(writer, error, exchange);
         }
@@ -344,19 +303,12 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     bool saw_done = false;
     std::string broken_reason;
     while (true) {
-      const auto read_at = Clock::now();
-      auto piece = co_await stream.next();
-      exchange.upstream += Clock::now() - read_at;
+      auto piece = co_await read_piece(stream, exchange, cancellation);
       if (!piece) {
-        if (cancellation.cancelled()) {
-          exchange.client_gone = true;
-          metrics_.client_disconnects.add({{"model", entry->name}}, 1);
+        if (exchange.client_gone) {
           co_return;
         }
         broken_reason = piece.error().message;
-        metrics_.upstream_errors.add(
-            {{"model", entry->name}, {"kind", std::string(http::to_string(piece.error().kind))}},
-            1);
         break;
       }
       if (!piece.value()) {
@@ -373,7 +325,6 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
       }
       if (!co_await writer.write_chunk(data)) {
         exchange.client_gone = true;
-        metrics_.client_disconnects.add({{"model", entry->name}}, 1);
         co_return;  // destroying the stream closes the upstream connection: the backend stops
       }
     }
@@ -383,10 +334,10 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
         broken_reason = "the stream ended without [DONE]";
       }
       metrics_.broken_streams.add({{"model", entry->name}}, 1);
-      auto error = error_of(502,
-                            "The backend for model '" + entry->name + "' (" + lease->label() +
-                                ") broke off the stream: " + broken_reason,
-                            "backend_stream_broken");
+      auto error = api::api_error(502,
+                                  "The backend for model '" + entry->name + "' (" + lease->label() +
+                                      ") broke off the stream: " + broken_reason,
+                                  "backend_stream_broken");
       exchange.error = error.message;
       spdlog::warn("model {}: {}", entry->name, error.message);
       co_await writer.write_chunk(api::sse_data(api::to_json(error)));
@@ -436,7 +387,7 @@ net::awaitable<void> GatewayService::metrics(Writer& writer) {
   co_await writer.send(200, kPrometheus, std::move(body));
 }
 
-net::awaitable<void> GatewayService::ready(Writer& writer) {
+net::awaitable<int> GatewayService::ready(Writer& writer) {
   const auto& config = *config_;
   std::string problem;
   if (config.models.empty()) {
@@ -452,23 +403,50 @@ net::awaitable<void> GatewayService::ready(Writer& writer) {
   }
   if (problem.empty()) {
     co_await writer.send(200, kJson, std::string(kReadyBody));
-    co_return;
+    co_return 200;
   }
   const auto headers = retry_after(1);
   co_await writer.send(503, kJson, not_ready_body(problem), headers);
+  co_return 503;
 }
 
-net::awaitable<void> GatewayService::reload(Writer& writer) {
+net::awaitable<int> GatewayService::reload(Writer& writer) {
   auto result = reload_();
   if (!result) {
     co_await writer.send(400, kJson, api::to_json(rejected_config(result.error())));
-    co_return;
+    co_return 400;
   }
   co_await writer.send(200, kJson, reloaded_body(result.value()));
+  co_return 200;
+}
+
+bool GatewayService::note_upstream_failure(const http::ClientError& failure, Exchange& exchange,
+                                           const CancellationToken& cancellation) {
+  if (failure.kind == http::ClientError::Kind::cancelled || cancellation.cancelled()) {
+    exchange.client_gone = true;
+    return true;
+  }
+  metrics_.upstream_errors.add(
+      {{"model", exchange.model}, {"kind", std::string(http::to_string(failure.kind))}}, 1);
+  return false;
+}
+
+net::awaitable<Expected<std::optional<std::string>, http::ClientError>> GatewayService::read_piece(
+    http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation) {
+  const auto read_at = Clock::now();
+  auto piece = co_await stream.next();
+  exchange.upstream += Clock::now() - read_at;
+  if (!piece) {
+    note_upstream_failure(piece.error(), exchange, cancellation);
+  }
+  co_return piece;
 }
 
 void GatewayService::finish(const http::Request& request, Exchange& exchange) {
   const auto total = Clock::now() - exchange.start;
+  if (exchange.client_gone) {
+    metrics_.client_disconnects.add({{"model", exchange.model}}, 1);
+  }
   const auto overhead = total - exchange.upstream;
   const std::string status = exchange.client_gone ? "499" : std::to_string(exchange.status);
   metrics_.requests.add({{"route", exchange.route}, {"model", exchange.model}, {"status", status}},

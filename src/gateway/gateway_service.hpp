@@ -7,12 +7,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/expected.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/model_manager.hpp"
+#include "http/client.hpp"
 #include "http/server.hpp"
 
 namespace hearth::gateway {
@@ -40,10 +42,17 @@ class GatewayService {
                                    Exchange& exchange);
   http::net::awaitable<void> models(Writer& writer);
   http::net::awaitable<void> metrics(Writer& writer);
-  http::net::awaitable<void> ready(Writer& writer);
-  http::net::awaitable<void> reload(Writer& writer);
+  // These two return the status they answered with.
+  http::net::awaitable<int> ready(Writer& writer);
+  http::net::awaitable<int> reload(Writer& writer);
   http::net::awaitable<void> send_error(Writer& writer, const api::ApiError& error,
                                         Exchange& exchange);
+  // Counts a failed backend exchange; true when it failed because the client went away.
+  bool note_upstream_failure(const http::ClientError& failure, Exchange& exchange,
+                             const CancellationToken& cancellation);
+  // The backend's next body piece (nullopt at the end), its wait counted as backend time.
+  http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
+      http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
   void finish(const http::Request& request, Exchange& exchange);
 
   ModelManager& models_;

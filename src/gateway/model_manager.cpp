@@ -29,13 +29,31 @@ constexpr std::string_view kHealthPath = "/health";
 constexpr std::string_view kMetricsPath = "/metrics";
 
 api::ApiError unavailable(std::string message, int retry_after_seconds, std::string code) {
-  api::ApiError error;
-  error.status = 503;
-  error.type = "server_error";
-  error.message = std::move(message);
-  error.code = std::move(code);
+  auto error = api::api_error(503, std::move(message), std::move(code));
   error.retry_after_seconds = std::max(1, retry_after_seconds);
   return error;
+}
+
+// Clients for requests: a non-streamed answer may take long to its first byte.
+http::ClientOptions request_options() {
+  http::ClientOptions options;
+  options.timeouts.first_byte = std::chrono::hours(1);
+  options.timeouts.idle = std::chrono::minutes(10);
+  options.timeouts.total = std::chrono::hours(2);
+  options.single_threaded = true;  // the gateway's one event-loop thread
+  return options;
+}
+
+// Clients for /health and /metrics: anything slower than health_timeout counts as hung.
+http::ClientOptions health_check_options(const config::WorkerSettings& workers) {
+  http::ClientOptions options;
+  options.timeouts.connect = workers.health_timeout;
+  options.timeouts.first_byte = workers.health_timeout;
+  options.timeouts.idle = workers.health_timeout;
+  options.timeouts.total = workers.health_timeout;
+  options.max_idle_connections = 1;
+  options.single_threaded = true;
+  return options;
 }
 
 int seconds_until(Clock::time_point when) {
@@ -314,20 +332,10 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
       }
     }
     if (endpoint) {
-      http::ClientOptions options;
-      options.single_threaded = true;  // the gateway's one event-loop thread
-      backend->client =
-          std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint.value(), options);
-      const auto& workers = config_->workers;
-      http::ClientOptions health_options;
-      health_options.timeouts.connect = workers.health_timeout;
-      health_options.timeouts.first_byte = workers.health_timeout;
-      health_options.timeouts.idle = workers.health_timeout;
-      health_options.timeouts.total = workers.health_timeout;
-      health_options.max_idle_connections = 1;
-      health_options.single_threaded = true;
-      backend->health_client = std::make_shared<http::HttpClient>(io_context_.get_executor(),
-                                                                  endpoint.value(), health_options);
+      backend->client = std::make_shared<http::HttpClient>(io_context_.get_executor(),
+                                                           endpoint.value(), request_options());
+      backend->health_client = std::make_shared<http::HttpClient>(
+          io_context_.get_executor(), endpoint.value(), health_check_options(config_->workers));
       backend->state = BackendState::remote_up;
     } else {
       backend->state = BackendState::remote_down;
@@ -554,22 +562,10 @@ net::awaitable<void> ModelManager::start_worker(std::shared_ptr<Backend> backend
   http::Endpoint endpoint;
   endpoint.kind = http::Endpoint::Kind::unix_socket;
   endpoint.socket_path = backend->socket_path;
-  http::ClientOptions options;
-  options.timeouts.first_byte = std::chrono::hours(1);  // a non-streamed answer may take long
-  options.timeouts.idle = std::chrono::minutes(10);
-  options.timeouts.total = std::chrono::hours(2);
-  options.single_threaded = true;  // the gateway's one event-loop thread
   backend->client =
-      std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint, options);
-  http::ClientOptions health_options;
-  health_options.timeouts.connect = workers.health_timeout;
-  health_options.timeouts.first_byte = workers.health_timeout;
-  health_options.timeouts.idle = workers.health_timeout;
-  health_options.timeouts.total = workers.health_timeout;
-  health_options.max_idle_connections = 1;
-  health_options.single_threaded = true;
-  backend->health_client =
-      std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint, health_options);
+      std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint, request_options());
+  backend->health_client = std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint,
+                                                              health_check_options(workers));
   net::co_spawn(io_context_, watch_exit(backend, generation), net::detached);
 
   const auto load_deadline = started + workers.load_timeout;
