@@ -97,6 +97,18 @@ def model_states(port):
     return {card["id"]: card["meta"]["state"] for card in reply.json()["data"]}
 
 
+def read_until(sock, marker, timeout=30):
+    """Reads from a raw socket until `marker` arrived or the peer closed; returns all of it."""
+    received = b""
+    sock.settimeout(timeout * SCALE)
+    while marker not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
 def start_gateway(config_path, *extra):
     process = ManagedProcess([HEARTH_BIN, "serve", "--config", config_path, "--listen",
                               HOST + ":0", *extra], "hearth serve")
@@ -374,15 +386,7 @@ class LifecycleTest(GatewayTestCase):
                            frames=2)
         try:
             os.kill(pids[0], signal.SIGKILL)
-            received = b""
-            sock.settimeout(30 * SCALE)
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-                if received.endswith(b"0\r\n\r\n"):
-                    break
+            received = read_until(sock, b"\r\n0\r\n\r\n")  # the last chunk
         finally:
             sock.close()
         self.assertNotIn(b"data: [DONE]", received)
@@ -571,13 +575,7 @@ class ReloadTest(GatewayTestCase):
         try:
             os.kill(self.gateway.proc.pid, signal.SIGHUP)
             wait_until(lambda: "qwen" in model_states(self.port), 10, "reload did not add qwen")
-            received = b""
-            sock.settimeout(30 * SCALE)
-            while b"data: [DONE]" not in received:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
+            received = read_until(sock, b"data: [DONE]")
         finally:
             sock.close()
         self.assertIn(b"data: [DONE]", received)
@@ -740,13 +738,7 @@ class ProcessLifetimeTest(unittest.TestCase):
                                frames=1)
             try:
                 os.kill(gateway.proc.pid, signal.SIGTERM)
-                received = b""
-                sock.settimeout(30 * SCALE)
-                while b"data: [DONE]" not in received:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    received += chunk
+                received = read_until(sock, b"data: [DONE]")
             finally:
                 sock.close()
             self.assertIn(b"data: [DONE]", received)

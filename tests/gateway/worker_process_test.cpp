@@ -416,6 +416,18 @@ TEST_F(WorkerProcessTest, ChildDiesWhenItsParentIsKilled) {
   }
 }
 
+// Leaves a socket file at `path`, as a worker's listening socket would.
+void bind_unix_socket(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof address.sun_path);
+  std::copy(path.begin(), path.end(), address.sun_path);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << path;
+  ::close(fd);
+}
+
 class RuntimeDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -458,15 +470,7 @@ TEST_F(RuntimeDirTest, FreshDirectoryUnderXdgRuntimeDirHoldsSocketsAndIsRemoved)
   ASSERT_TRUE(other.has_value());
   EXPECT_NE(*other, *made);
 
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::string socket_path = *made + "/model.sock";
-  ASSERT_LT(socket_path.size(), sizeof address.sun_path);
-  std::copy(socket_path.begin(), socket_path.end(), address.sun_path);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ::close(fd);
+  bind_unix_socket(*made + "/model.sock");
 
   remove_runtime_dir(*made);
   remove_runtime_dir(*other);
@@ -488,15 +492,7 @@ TEST_F(RuntimeDirTest, DirectoriesOfGatewaysThatAreGoneAreSweptAway) {
   for (const auto& path : {stale, alive, unrelated}) {
     ASSERT_EQ(::mkdir(path.c_str(), 0700), 0) << path;
   }
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string socket_path = (stale / "worker-1.sock").string();
-  ASSERT_LT(socket_path.size(), sizeof address.sun_path);
-  std::copy(socket_path.begin(), socket_path.end(), address.sun_path);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ::close(fd);
+  bind_unix_socket((stale / "worker-1.sock").string());
 
   ::setenv("XDG_RUNTIME_DIR", scratch_.c_str(), 1);
   auto made = make_runtime_dir("");  // sweeps first
