@@ -108,6 +108,24 @@ class WorkerProcessTest : public ::testing::Test {
     return result;
   }
 
+  struct Terminated {
+    bool done = false;
+    ProcessExit exit;
+    Clock::duration elapsed{};
+  };
+  // Waits for the child to print "ready", then times terminate(grace).
+  Terminated terminate_once_ready(WorkerProcess& process, std::chrono::milliseconds grace) {
+    Terminated result;
+    result.done = run([&]() -> net::awaitable<void> {
+      std::string ready = "ready";
+      co_await log_.wait_for(ready);
+      auto start = Clock::now();
+      result.exit = co_await process.terminate(grace);
+      result.elapsed = Clock::now() - start;
+    }());
+    return result;
+  }
+
   net::io_context io_context_;
   LogCollector log_{io_context_.get_executor()};
 };
@@ -242,15 +260,7 @@ TEST_F(WorkerProcessTest, TerminateEscalatesToSigkillAfterGrace) {
   auto process = spawn_shell("trap '' TERM; echo ready; exec /bin/sleep 30");
   ASSERT_TRUE(process);
   constexpr auto kGrace = 300ms;
-  ProcessExit exit;
-  Clock::duration elapsed{};
-  bool done = run([&]() -> net::awaitable<void> {
-    std::string ready = "ready";
-    co_await log_.wait_for(ready);
-    auto start = Clock::now();
-    exit = co_await process->terminate(kGrace);
-    elapsed = Clock::now() - start;
-  }());
+  auto [done, exit, elapsed] = terminate_once_ready(*process, kGrace);
   ASSERT_TRUE(done);
   EXPECT_EQ(exit.signal, SIGKILL);
   EXPECT_GE(elapsed, kGrace);
@@ -262,15 +272,7 @@ TEST_F(WorkerProcessTest, TerminateOfCooperativeChildUsesSigterm) {
   auto process = spawn_shell("echo ready; exec /bin/sleep 30");
   ASSERT_TRUE(process);
   constexpr auto kGrace = 10s;
-  ProcessExit exit;
-  Clock::duration elapsed{};
-  bool done = run([&]() -> net::awaitable<void> {
-    std::string ready = "ready";
-    co_await log_.wait_for(ready);
-    auto start = Clock::now();
-    exit = co_await process->terminate(kGrace);
-    elapsed = Clock::now() - start;
-  }());
+  auto [done, exit, elapsed] = terminate_once_ready(*process, kGrace);
   ASSERT_TRUE(done);
   EXPECT_EQ(exit.signal, SIGTERM);
   EXPECT_LT(elapsed, 2s);
