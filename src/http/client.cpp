@@ -1,6 +1,11 @@
 #include "http/client.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -9,23 +14,31 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <limits>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace hearth::http {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using boost::system::error_code;
 
 namespace {
@@ -103,12 +116,34 @@ ClientError make_error(ClientError::Kind kind, std::string message, bool respons
   return error;
 }
 
+constexpr unsigned short kHttpsPort = 443;
+
+// The host as a URL spells it: an IPv6 address in brackets.
+std::string url_host(const Endpoint& endpoint) {
+  const bool ipv6 = endpoint.host.find(':') != std::string::npos;
+  return ipv6 ? "[" + endpoint.host + "]" : endpoint.host;
+}
+
+std::string authority(const Endpoint& endpoint) {
+  return url_host(endpoint) + ":" + std::to_string(endpoint.port);
+}
+
 std::string host_header(const Endpoint& endpoint) {
   if (endpoint.kind == Endpoint::Kind::unix_socket) {
     return "localhost";
   }
-  const bool ipv6 = endpoint.host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" + std::to_string(endpoint.port);
+  // Cloud providers' front ends, and request signatures computed over the Host header, expect
+  // the bare name for https on its default port, as browsers and curl send it.
+  if (endpoint.kind == Endpoint::Kind::tls && endpoint.port == kHttpsPort) {
+    return url_host(endpoint);
+  }
+  return authority(endpoint);
+}
+
+bool is_ip_address(const std::string& host) {
+  error_code error;
+  net::ip::make_address(host, error);
+  return !error;
 }
 
 bool is_hop_header(std::string_view name) {
@@ -152,11 +187,12 @@ bool is_beast_http_error(const error_code& error) {
   return &error.category() == &category;
 }
 
-// What a pooled connection closed by the peer while idle looks like when it is used again.
+// What a pooled connection closed by the peer while idle looks like when it is used again. Over
+// TLS, a peer that closed without a close_notify alert reads as a truncated stream.
 bool is_stale_connection_error(const error_code& error) {
   return error == bhttp::error::end_of_stream || error == net::error::eof ||
          error == net::error::connection_reset || error == net::error::broken_pipe ||
-         error == net::error::connection_aborted;
+         error == net::error::connection_aborted || error == ssl::error::stream_truncated;
 }
 
 struct ExchangeState;
@@ -220,6 +256,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   virtual net::awaitable<error_code> connect_socket() = 0;
+  // What a failed connect_socket() tells the caller, and what it was doing when it timed out.
+  virtual std::string connect_failure(const error_code& error) const {
+    return "cannot connect to " + endpoint_.to_string() + ": " + error.message();
+  }
+  virtual std::string connect_step() const { return "connecting"; }
   virtual net::awaitable<error_code> write_request(const RequestMessage& message) = 0;
   virtual net::awaitable<error_code> read_header(ResponseParser& parser) = 0;
   virtual net::awaitable<error_code> read_some(ResponseParser& parser) = 0;
@@ -390,12 +431,9 @@ net::awaitable<StartResult> Connection::start(std::shared_ptr<ExchangeState> sta
     if (error) {
       const bool was_aborted = cancelled_ || timed_out_;
       close();
-      result.error =
-          was_aborted
-              ? classify(error, false, "connecting")
-              : make_error(ClientError::Kind::connect_failed,
-                           "cannot connect to " + endpoint_.to_string() + ": " + error.message(),
-                           false);
+      result.error = was_aborted ? classify(error, false, connect_step())
+                                 : make_error(ClientError::Kind::connect_failed,
+                                              connect_failure(error), false);
       co_return result;
     }
   }
@@ -470,88 +508,106 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
   co_return result;
 }
 
-template <class Protocol>
+template <class Stream>
+inline constexpr bool kIsTlsStream = false;
+template <class NextLayer>
+inline constexpr bool kIsTlsStream<beast::ssl_stream<NextLayer>> = true;
+
+// The request and response steps over any byte stream: a plain socket or a TLS stream on one.
+template <class Stream>
 class StreamConnection : public Connection {
  public:
+  template <class... StreamArgs>
   StreamConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
-                   bool single_threaded)
-      : Connection(executor, endpoint, single_threaded), socket_(executor_) {}
+                   bool single_threaded, StreamArgs&&... stream_args)
+      : Connection(executor, endpoint, single_threaded),
+        stream_(executor_, std::forward<StreamArgs>(stream_args)...) {}
 
  protected:
-  using Socket = typename Protocol::socket;
-
-  // A request usually fits in the socket's send buffer: it is written at once, without the
-  // trip through the executor that an asynchronous write's completion takes. Only what does not
-  // fit is written asynchronously, by the same serializer.
+  // A request usually fits in the socket's send buffer: on a plain socket it is written at once,
+  // without the trip through the executor that an asynchronous write's completion takes. Only
+  // what does not fit is written asynchronously, by the same serializer. Not over TLS: a
+  // synchronous write that stops part-way through would lose the rest of an encrypted record.
   net::awaitable<error_code> write_request(const RequestMessage& message) override {
     error_code error;
-    if (!socket_.non_blocking()) {
-      socket_.non_blocking(true, error);  // a synchronous write must never block the thread
-      if (error) {
+    bhttp::request_serializer<bhttp::string_body> serializer(message);
+    if constexpr (!kIsTlsStream<Stream>) {
+      if (!stream_.non_blocking()) {
+        stream_.non_blocking(true, error);  // a synchronous write must never block the thread
+        if (error) {
+          co_return error;
+        }
+      }
+      bhttp::write(stream_, serializer, error);
+      if (error != net::error::would_block && error != net::error::try_again) {
         co_return error;
       }
+      error = {};
     }
-    bhttp::request_serializer<bhttp::string_body> serializer(message);
-    bhttp::write(socket_, serializer, error);
-    if (error != net::error::would_block && error != net::error::try_again) {
-      co_return error;
-    }
-    error = {};
-    co_await bhttp::async_write(socket_, serializer,
+    co_await bhttp::async_write(stream_, serializer,
                                 net::redirect_error(net::use_awaitable, error));
     co_return error;
   }
   net::awaitable<error_code> read_header(ResponseParser& parser) override {
     error_code error;
-    co_await bhttp::async_read_header(socket_, buffer_, parser,
+    co_await bhttp::async_read_header(stream_, buffer_, parser,
                                       net::redirect_error(net::use_awaitable, error));
     co_return error;
   }
   net::awaitable<error_code> read_some(ResponseParser& parser) override {
     error_code error;
-    co_await bhttp::async_read_some(socket_, buffer_, parser,
+    co_await bhttp::async_read_some(stream_, buffer_, parser,
                                     net::redirect_error(net::use_awaitable, error));
     co_return error;
   }
+  // Over TLS too, the socket is closed without a close_notify alert: the exchange is over or
+  // abandoned, and waiting for the peer's answer to an alert could hang the close.
   void close_transport() override {
     // shutdown sends the FIN at once, so the upstream notices and stops its work.
+    auto& socket = beast::get_lowest_layer(stream_);
     error_code ignored;
-    socket_.shutdown(Socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket.shutdown(std::remove_reference_t<decltype(socket)>::shutdown_both, ignored);
+    socket.close(ignored);
   }
 
-  Socket socket_;
+  Stream stream_;
 };
 
-class TcpConnection final : public StreamConnection<net::ip::tcp> {
+// Resolves the endpoint's host and connects to the first address that answers.
+template <class Stream>
+class TcpStreamConnection : public StreamConnection<Stream> {
  public:
-  TcpConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
-                bool single_threaded)
-      : StreamConnection(executor, endpoint, single_threaded), resolver_(executor_) {}
+  template <class... StreamArgs>
+  TcpStreamConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
+                      bool single_threaded, StreamArgs&&... stream_args)
+      : StreamConnection<Stream>(executor, endpoint, single_threaded,
+                                 std::forward<StreamArgs>(stream_args)...),
+        resolver_(this->executor_) {}
 
  protected:
-  net::awaitable<error_code> connect_socket() override {
+  net::awaitable<error_code> connect_tcp() {
     error_code error;
-    const std::string service = std::to_string(endpoint_.port);
-    auto results = co_await resolver_.async_resolve(endpoint_.host, service,
+    const std::string service = std::to_string(this->endpoint_.port);
+    auto results = co_await resolver_.async_resolve(this->endpoint_.host, service,
                                                     net::ip::resolver_base::numeric_service,
                                                     net::redirect_error(net::use_awaitable, error));
     if (error) {
       co_return error;
     }
+    auto& socket = beast::get_lowest_layer(this->stream_);
     error = net::error::host_not_found;
     for (const auto& entry : results) {
-      if (aborted()) {
+      if (this->aborted()) {
         error = net::error::operation_aborted;
         break;
       }
       error_code ignored;
-      socket_.close(ignored);
+      socket.close(ignored);
       error = {};
-      co_await socket_.async_connect(entry.endpoint(),
-                                     net::redirect_error(net::use_awaitable, error));
+      co_await socket.async_connect(entry.endpoint(),
+                                    net::redirect_error(net::use_awaitable, error));
       if (!error) {
-        socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+        socket.set_option(net::ip::tcp::no_delay(true), ignored);
         break;
       }
     }
@@ -559,14 +615,106 @@ class TcpConnection final : public StreamConnection<net::ip::tcp> {
   }
   void close_transport() override {
     resolver_.cancel();
-    StreamConnection::close_transport();
+    StreamConnection<Stream>::close_transport();
   }
 
  private:
   net::ip::tcp::resolver resolver_;
 };
 
-class UnixConnection final : public StreamConnection<net::local::stream_protocol> {
+class TcpConnection final : public TcpStreamConnection<net::ip::tcp::socket> {
+ public:
+  using TcpStreamConnection::TcpStreamConnection;
+
+ protected:
+  net::awaitable<error_code> connect_socket() override { return connect_tcp(); }
+};
+
+// The connect step is the TCP connect followed by the TLS handshake, both within the connect
+// timeout; everything after it is the same as over TCP.
+class TlsConnection final : public TcpStreamConnection<beast::ssl_stream<net::ip::tcp::socket>> {
+ public:
+  TlsConnection(const net::any_io_executor& executor, const Endpoint& endpoint,
+                bool single_threaded, std::shared_ptr<ssl::context> context)
+      : TcpStreamConnection(executor, endpoint, single_threaded, *context),
+        context_(std::move(context)) {}
+
+ protected:
+  net::awaitable<error_code> connect_socket() override {
+    error_code error = co_await connect_tcp();
+    if (error) {
+      co_return error;
+    }
+    handshaking_ = true;
+    if (auto failure = expect_peer()) {
+      handshake_failure_ =
+          "cannot set up the TLS handshake with " + authority(endpoint_) + ": " + *failure;
+      co_return ssl::error::unexpected_result;
+    }
+    co_await stream_.async_handshake(ssl::stream_base::client,
+                                     net::redirect_error(net::use_awaitable, error));
+    if (error) {
+      handshake_failure_ =
+          "the TLS handshake with " + authority(endpoint_) + " failed: " + handshake_reason(error);
+    }
+    co_return error;
+  }
+  std::string connect_failure(const error_code& error) const override {
+    return handshake_failure_.empty() ? TcpStreamConnection::connect_failure(error)
+                                      : handshake_failure_;
+  }
+  std::string connect_step() const override {
+    return handshaking_ ? "doing the TLS handshake with " + authority(endpoint_) : "connecting";
+  }
+
+ private:
+  // Names the server expected (SNI, for a host name only, as RFC 6066 wants) and the name or IP
+  // address its certificate must carry. OpenSSL checks that during the handshake itself, so a
+  // mismatch fails it with a reason of its own ("hostname mismatch"). nullopt: done.
+  std::optional<std::string> expect_peer() {
+    SSL* native = stream_.native_handle();
+    const std::string& host = endpoint_.host;
+    ERR_clear_error();
+    bool done = false;
+    if (is_ip_address(host)) {
+      done = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), host.c_str()) == 1;
+    } else {
+      SSL_set_hostflags(native, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      done = SSL_set_tlsext_host_name(native, host.c_str()) == 1 &&
+             SSL_set1_host(native, host.c_str()) == 1;
+    }
+    if (done) {
+      return std::nullopt;
+    }
+    const error_code error(static_cast<int>(ERR_get_error()), net::error::get_ssl_category());
+    return error.message();
+  }
+
+  std::string handshake_reason(const error_code& error) {
+    const long verify_result = SSL_get_verify_result(stream_.native_handle());
+    switch (verify_result) {
+      case X509_V_OK:
+        return error.message();
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+        return "certificate verify failed: the server's certificate is not valid for the host "
+               "name '" +
+               endpoint_.host + "' (hostname mismatch)";
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "certificate verify failed: the server's certificate is not valid for the IP "
+               "address " +
+               endpoint_.host + " (IP address mismatch)";
+      default:
+        return "certificate verify failed: " +
+               std::string(X509_verify_cert_error_string(verify_result));
+    }
+  }
+
+  std::shared_ptr<ssl::context> context_;  // the SSL object refers to it
+  bool handshaking_ = false;
+  std::string handshake_failure_;
+};
+
+class UnixConnection final : public StreamConnection<net::local::stream_protocol::socket> {
  public:
   using StreamConnection::StreamConnection;
 
@@ -574,10 +722,47 @@ class UnixConnection final : public StreamConnection<net::local::stream_protocol
   net::awaitable<error_code> connect_socket() override {
     error_code error;
     const net::local::stream_protocol::endpoint target(endpoint_.socket_path);
-    co_await socket_.async_connect(target, net::redirect_error(net::use_awaitable, error));
+    co_await stream_.async_connect(target, net::redirect_error(net::use_awaitable, error));
     co_return error;
   }
 };
+
+// The one TLS context of an HttpClient: the trusted certificates are loaded once.
+Expected<std::shared_ptr<ssl::context>, std::string> make_tls_context(const TlsOptions& options) {
+  std::shared_ptr<ssl::context> context;
+  try {
+    context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  } catch (const boost::system::system_error& error) {
+    return unexpected("cannot create a TLS context: " + std::string(error.what()));
+  }
+  ERR_clear_error();
+  if (SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION) != 1) {
+    const error_code error(static_cast<int>(ERR_get_error()), net::error::get_ssl_category());
+    return unexpected("cannot require TLS 1.2: " + error.message());
+  }
+  error_code error;
+  context->set_verify_mode(ssl::verify_peer, error);
+  if (error) {
+    return unexpected("cannot enable certificate verification: " + error.message());
+  }
+  if (options.ca_file.empty()) {
+    context->set_default_verify_paths(error);
+    if (error) {
+      return unexpected("cannot load the system's trusted certificates: " + error.message());
+    }
+    return context;
+  }
+  // OpenSSL's own reason for a file it cannot open is terse; the system's says more.
+  if (::access(options.ca_file.c_str(), R_OK) != 0) {
+    const std::error_code reason(errno, std::system_category());
+    return unexpected("cannot load the TLS CA file '" + options.ca_file + "': " + reason.message());
+  }
+  context->load_verify_file(options.ca_file, error);
+  if (error) {
+    return unexpected("cannot load the TLS CA file '" + options.ca_file + "': " + error.message());
+  }
+  return context;
+}
 
 }  // namespace
 
@@ -585,7 +770,8 @@ class UnixConnection final : public StreamConnection<net::local::stream_protocol
 // Endpoint
 
 Expected<Endpoint, std::string> Endpoint::parse(const std::string& url) {
-  constexpr std::string_view kForm = "expected http://HOST:PORT[/PREFIX] or unix:/PATH";
+  constexpr std::string_view kForm =
+      "expected http://HOST:PORT[/PREFIX], https://HOST[:PORT][/PREFIX] or unix:/PATH";
   Endpoint endpoint;
   if (istarts_with(url, "unix:")) {
     std::string path = url.substr(5);
@@ -604,14 +790,11 @@ Expected<Endpoint, std::string> Endpoint::parse(const std::string& url) {
     endpoint.socket_path = std::move(path);
     return endpoint;
   }
-  if (istarts_with(url, "https://")) {
-    return unexpected("invalid endpoint '" + url +
-                      "': https is not supported for backends yet; use http:// or unix:");
-  }
-  if (!istarts_with(url, "http://")) {
+  const bool tls = istarts_with(url, "https://");
+  if (!tls && !istarts_with(url, "http://")) {
     return unexpected("invalid endpoint '" + url + "': " + std::string(kForm));
   }
-  const std::string rest = url.substr(7);
+  const std::string rest = url.substr(tls ? 8 : 7);
   if (rest.find_first_of("?# \t\r\n") != std::string::npos) {
     return unexpected("invalid endpoint '" + url +
                       "': a query, fragment or whitespace is not allowed");
@@ -664,7 +847,7 @@ Expected<Endpoint, std::string> Endpoint::parse(const std::string& url) {
     }
   }
 
-  unsigned port = 80;  // as in any http URL
+  unsigned port = tls ? kHttpsPort : 80;  // as in any http(s) URL
   if (port_text) {
     unsigned value = 0;
     const char* first = port_text->data();
@@ -679,7 +862,7 @@ Expected<Endpoint, std::string> Endpoint::parse(const std::string& url) {
   while (!prefix.empty() && prefix.back() == '/') {
     prefix.pop_back();
   }
-  endpoint.kind = Kind::tcp;
+  endpoint.kind = tls ? Kind::tls : Kind::tcp;
   endpoint.host = std::move(host);
   endpoint.port = static_cast<unsigned short>(port);
   endpoint.path_prefix = std::move(prefix);
@@ -690,7 +873,7 @@ std::string Endpoint::to_string() const {
   if (kind == Kind::unix_socket) {
     return "unix:" + socket_path;
   }
-  return "http://" + host_header(*this) + path_prefix;
+  return (kind == Kind::tls ? "https://" : "http://") + host_header(*this) + path_prefix;
 }
 
 std::string_view to_string(ClientError::Kind kind) {
@@ -729,6 +912,9 @@ struct ClientCore {
   ClientOptions options;
   std::string host;  // the Host header, the same for every request
   ClientStats stats;
+  // https only: the context every connection shares, or why it could not be made.
+  std::shared_ptr<ssl::context> tls_context;
+  std::string tls_failure;
   std::mutex mutex;
   std::vector<std::shared_ptr<Connection>> idle;  // most recently used last
   bool shut_down = false;
@@ -749,7 +935,16 @@ struct ClientCore {
       : executor(std::move(client_executor)),
         endpoint(std::move(client_endpoint)),
         options(client_options),
-        host(host_header(endpoint)) {}
+        host(host_header(endpoint)) {
+    if (endpoint.kind == Endpoint::Kind::tls) {
+      auto context = make_tls_context(options.tls);
+      if (context) {
+        tls_context = std::move(context.value());
+      } else {
+        tls_failure = std::move(context.error());
+      }
+    }
+  }
 
   std::shared_ptr<Connection> take_idle() {
     std::lock_guard lock(mutex);
@@ -765,8 +960,15 @@ struct ClientCore {
 
   std::shared_ptr<Connection> open_connection() {
     stats.connections_opened.fetch_add(1, std::memory_order_relaxed);
-    if (endpoint.kind == Endpoint::Kind::unix_socket) {
-      return std::make_shared<UnixConnection>(executor, endpoint, options.single_threaded);
+    switch (endpoint.kind) {
+      case Endpoint::Kind::unix_socket:
+        return std::make_shared<UnixConnection>(executor, endpoint, options.single_threaded);
+      case Endpoint::Kind::tls:
+        assert(tls_context && "a TLS connection was opened without a TLS context");
+        return std::make_shared<TlsConnection>(executor, endpoint, options.single_threaded,
+                                               tls_context);
+      case Endpoint::Kind::tcp:
+        break;
     }
     return std::make_shared<TcpConnection>(executor, endpoint, options.single_threaded);
   }
@@ -900,6 +1102,11 @@ net::awaitable<Expected<std::unique_ptr<ResponseStream>, ClientError>> HttpClien
   }
   assert(impl->used_from_one_thread() &&
          "a single-threaded HttpClient was used from another thread");
+  if (!impl->tls_failure.empty()) {
+    co_return unexpected(make_error(
+        ClientError::Kind::connect_failed,
+        "cannot connect to " + impl->endpoint.to_string() + ": " + impl->tls_failure, false));
+  }
   const bool head_request = iequals(request.method, "HEAD");
   auto message = std::make_shared<const RequestMessage>(
       build_request(impl->endpoint, impl->host, std::move(request)));

@@ -1,6 +1,6 @@
 // Asynchronous HTTP/1.1 client on Boost.Asio/Beast with C++20 coroutines: keep-alive connection
-// pooling per endpoint, TCP or unix socket, bodies read whole or chunk by chunk as they arrive
-// (for proxying SSE), connect / first-byte / idle / total timeouts, and cancellation.
+// pooling per endpoint, TCP, TLS (HTTPS) or unix socket, bodies read whole or chunk by chunk as
+// they arrive (for proxying SSE), connect / first-byte / idle / total timeouts, and cancellation.
 // Failures are values (ClientError), never exceptions.
 #pragma once
 
@@ -26,17 +26,20 @@
 namespace hearth::http {
 
 // Where a backend listens. Parsed from "http://HOST[:PORT][/PREFIX]" (HOST a name, an IPv4
-// address or a bracketed IPv6 one; PORT 80 when left out) or "unix:/PATH" ("unix:///PATH").
+// address or a bracketed IPv6 one; PORT 80 when left out), "https://HOST[:PORT][/PREFIX]" (the
+// same over TLS; PORT 443 when left out) or "unix:/PATH" ("unix:///PATH").
 struct Endpoint {
-  enum class Kind { tcp, unix_socket };
+  enum class Kind { tcp, tls, unix_socket };
   Kind kind = Kind::tcp;
-  std::string host;         // tcp
-  unsigned short port = 0;  // tcp
+  std::string host;         // tcp and tls
+  unsigned short port = 0;  // tcp and tls
   std::string socket_path;  // unix_socket
   std::string path_prefix;  // prepended to every request target; "" or "/v1"-like, no trailing /
 
   static Expected<Endpoint, std::string> parse(const std::string& url);
-  std::string to_string() const;  // the URL form, for logs and headers
+  // The URL form, for logs and headers. An https URL leaves out the default port 443, as the
+  // Host header does.
+  std::string to_string() const;
 };
 
 struct ClientRequest {
@@ -56,7 +59,9 @@ struct ClientTimeouts {
 
 struct ClientError {
   enum class Kind {
-    connect_failed,  // nothing was sent: safe to retry anywhere
+    // Nothing was sent: safe to retry anywhere. Includes a failed TLS handshake (an untrusted
+    // certificate, one for another host) and TLS settings that could not be loaded.
+    connect_failed,
     timeout,
     protocol,      // unparsable response
     closed_early,  // the connection closed before the response (or its body) was complete
@@ -91,8 +96,16 @@ class ResponseStream {
   virtual boost::asio::awaitable<Expected<std::optional<std::string>, ClientError>> next() = 0;
 };
 
+// For https endpoints. The peer's certificate chain and its host name (or IP address) are always
+// verified; TLS 1.2 is the oldest version accepted.
+struct TlsOptions {
+  // PEM file of the certificate authorities to trust; "" trusts the system's default store. A
+  // file that cannot be loaded fails every request (connect_failed, naming the file and why).
+  std::string ca_file;
+};
+
 struct ClientOptions {
-  ClientTimeouts timeouts;
+  ClientTimeouts timeouts;  // for https, connect covers the TCP connect and the TLS handshake
   std::size_t max_idle_connections = 64;  // kept per endpoint for reuse
   std::size_t max_response_header_bytes = 64 * 1024;
   std::size_t max_response_body_bytes = 256 * 1024 * 1024;  // for fetch(); stream() has none
@@ -103,6 +116,7 @@ struct ClientOptions {
   // coroutine instead of being spawned onto the connection's strand: no hop through the
   // executor per step.
   bool single_threaded = false;
+  TlsOptions tls;  // used only by https endpoints
 };
 
 // Counters for metrics and tests; updated from any thread.

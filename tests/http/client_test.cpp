@@ -582,7 +582,6 @@ TEST(EndpointParse, AcceptsTheSupportedForms) {
 
 TEST(EndpointParse, RejectsWhatItCannotServe) {
   const std::pair<const char*, const char*> cases[] = {
-      {"https://api.example.com", "https"},
       {"ftp://host:21", "expected http://"},
       {"127.0.0.1:8080", "expected http://"},
       {"http://:8080", "missing host"},
