@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -910,8 +911,121 @@ std::chrono::milliseconds read_keep_alive(const json& value) {
   return std::chrono::milliseconds(static_cast<int64_t>(amount * scale));
 }
 
+// Characters of text a request carries to the model, for the token estimate.
+std::size_t text_characters(const json& value) {
+  if (value.is_string()) {
+    return value.get_ref<const std::string&>().size();
+  }
+  std::size_t total = 0;
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      total += text_characters(item);
+    }
+  } else if (value.is_object()) {
+    for (const char* key :
+         {"content", "text", "prompt", "input", "query", "documents", "arguments", "name"}) {
+      if (auto found = value.find(key); found != value.end()) {
+        total += text_characters(*found);
+      }
+    }
+    if (auto calls = value.find("tool_calls"); calls != value.end()) {
+      for (const auto& call : *calls) {
+        if (auto function = call.find("function"); call.is_object() && function != call.end()) {
+          total += text_characters(*function);
+        }
+      }
+    }
+  }
+  return total;
+}
+
+bool has_image_part(const json& messages) {
+  if (!messages.is_array()) {
+    return false;
+  }
+  for (const auto& message : messages) {
+    if (!message.is_object()) {
+      continue;
+    }
+    auto content = message.find("content");
+    if (content == message.end() || !content->is_array()) {
+      continue;
+    }
+    for (const auto& part : *content) {
+      if (!part.is_object()) {
+        continue;
+      }
+      auto type = part.find("type");
+      if (type != part.end() && type->is_string() &&
+          (*type == "image_url" || *type == "input_image" || *type == "image")) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void read_placement_facts(const json& body, RoutingFields& fields) {
+  if (const json* metadata = find_optional(body, "metadata"); metadata && metadata->is_object()) {
+    if (auto workload = metadata->find("workload");
+        workload != metadata->end() && workload->is_string()) {
+      fields.workload = workload->get<std::string>();
+    }
+  }
+  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+    if (const json* value = find_optional(body, key); value && value->is_number_integer()) {
+      fields.max_tokens = value->get<std::int64_t>();
+      break;
+    }
+  }
+  if (const json* tools = find_optional(body, "tools")) {
+    fields.has_tools = tools->is_array() && !tools->empty();
+  }
+  std::size_t characters = 0;
+  if (const json* messages = find_optional(body, "messages")) {
+    fields.has_images = has_image_part(*messages);
+    characters += text_characters(*messages);
+  }
+  for (const char* key : {"prompt", "input", "query", "documents"}) {
+    if (const json* value = find_optional(body, key)) {
+      characters += text_characters(*value);
+    }
+  }
+  if (fields.has_tools) {
+    characters += body.at("tools").dump().size();
+  }
+  fields.estimated_prompt_tokens = static_cast<std::int64_t>((characters + 3) / 4);
+  if (const json* logprobs = find_optional(body, "logprobs")) {
+    fields.logprobs = (logprobs->is_boolean() && logprobs->get<bool>()) ||
+                      (logprobs->is_number_integer() && logprobs->get<std::int64_t>() > 0);
+  }
+  if (const json* options = find_optional(body, "stream_options");
+      options && options->is_object()) {
+    auto usage = options->find("include_usage");
+    fields.include_usage = usage != options->end() && usage->is_boolean() && usage->get<bool>();
+  }
+  if (const json* format = find_optional(body, "response_format"); format && format->is_object()) {
+    auto type = format->find("type");
+    if (type != format->end() && type->is_string()) {
+      const auto& name = type->get_ref<const std::string&>();
+      if (name == "json_object") {
+        fields.response_format = name;
+      } else if (name == "json_schema") {
+        fields.response_format = name;
+        auto wrapper = format->find("json_schema");
+        if (wrapper != format->end() && wrapper->is_object()) {
+          if (auto schema = wrapper->find("schema"); schema != wrapper->end()) {
+            fields.json_schema = schema->dump();
+          }
+        }
+      }
+    }
+  }
+}
+
 RoutingFields read_routing_fields(const json& body) {
   RoutingFields fields;
+  read_placement_facts(body, fields);
   if (const json* model = find_optional(body, "model")) {
     fields.model = as_string(*model, "model");
   }
@@ -929,6 +1043,83 @@ std::string read_and_replace_model(json body, const std::string& model) {
   return body.dump();
 }
 
+std::string read_and_rewrite(json body, const BodyRewrite& rewrite, bool is_chat) {
+  if (rewrite.model) {
+    body["model"] = *rewrite.model;
+  }
+  if (rewrite.request_logprobs) {
+    if (is_chat) {
+      body["logprobs"] = true;
+    } else if (!body.contains("logprobs") || !body["logprobs"].is_number_integer()) {
+      body["logprobs"] = 1;
+    }
+  }
+  return body.dump();
+}
+
+AnswerSummary read_answer(const json& body) {
+  AnswerSummary summary;
+  if (!body.is_object()) {
+    throw std::runtime_error("the answer is not a JSON object");
+  }
+  if (auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
+    auto number = [&](const json& object, const char* key) -> std::int64_t {
+      auto found = object.find(key);
+      return found != object.end() && found->is_number_integer() ? found->get<std::int64_t>() : 0;
+    };
+    summary.prompt_tokens = number(*usage, "prompt_tokens");
+    summary.completion_tokens = number(*usage, "completion_tokens");
+    if (auto details = usage->find("prompt_tokens_details");
+        details != usage->end() && details->is_object()) {
+      summary.cached_tokens = number(*details, "cached_tokens");
+    }
+  }
+  auto choices = body.find("choices");
+  if (choices == body.end() || !choices->is_array() || choices->empty()) {
+    return summary;
+  }
+  summary.has_choices = true;
+  const json& choice = choices->at(0);
+  if (auto reason = choice.find("finish_reason"); reason != choice.end() && reason->is_string()) {
+    summary.finish_reason = reason->get<std::string>();
+  }
+  if (auto message = choice.find("message"); message != choice.end() && message->is_object()) {
+    if (auto content = message->find("content");
+        content != message->end() && content->is_string()) {
+      summary.content = content->get<std::string>();
+    }
+    if (auto calls = message->find("tool_calls"); calls != message->end() && calls->is_array()) {
+      summary.tool_calls = static_cast<int>(calls->size());
+    }
+  } else if (auto text = choice.find("text"); text != choice.end() && text->is_string()) {
+    summary.content = text->get<std::string>();
+  }
+  double sum = 0;
+  if (auto logprobs = choice.find("logprobs"); logprobs != choice.end() && logprobs->is_object()) {
+    if (auto content = logprobs->find("content");
+        content != logprobs->end() && content->is_array()) {
+      for (const auto& token : *content) {
+        if (auto value = token.find("logprob"); value != token.end() && value->is_number()) {
+          sum += value->get<double>();
+          ++summary.logprob_tokens;
+        }
+      }
+    } else if (auto values = logprobs->find("token_logprobs");
+               values != logprobs->end() && values->is_array()) {
+      for (const auto& value : *values) {
+        if (value.is_number()) {
+          sum += value.get<double>();
+          ++summary.logprob_tokens;
+        }
+      }
+    }
+  }
+  if (summary.logprob_tokens > 0) {
+    summary.mean_logprob = sum / summary.logprob_tokens;
+  }
+  return summary;
+}
+
 }  // namespace
 
 Expected<RoutingFields, ApiError> parse_routing_fields(std::string_view body) {
@@ -938,6 +1129,36 @@ Expected<RoutingFields, ApiError> parse_routing_fields(std::string_view body) {
 Expected<std::string, ApiError> replace_model(std::string_view body, const std::string& model) {
   return parse_with<std::string>(
       body, [&model](json document) { return read_and_replace_model(std::move(document), model); });
+}
+
+Expected<std::string, ApiError> rewrite_body(std::string_view body, const BodyRewrite& rewrite,
+                                             bool is_chat) {
+  return parse_with<std::string>(
+      body, [&](json document) { return read_and_rewrite(std::move(document), rewrite, is_chat); });
+}
+
+Expected<AnswerSummary, std::string> summarize_answer(std::string_view body) {
+  try {
+    return read_answer(json::parse(body));
+  } catch (const std::exception& e) {
+    return unexpected(std::string("unreadable answer: ") + e.what());
+  }
+}
+
+std::string without_logprobs(std::string_view body) {
+  try {
+    json document = json::parse(body);
+    if (auto choices = document.find("choices"); choices != document.end() && choices->is_array()) {
+      for (auto& choice : *choices) {
+        if (choice.is_object() && choice.contains("logprobs")) {
+          choice["logprobs"] = nullptr;
+        }
+      }
+    }
+    return document.dump();
+  } catch (const std::exception&) {
+    return std::string(body);
+  }
 }
 
 }  // namespace hearth::api

@@ -24,4 +24,22 @@ int config_check_command(const std::string& path);
 // `path` "": the built-in defaults, models from config::default_models_dir().
 int config_explain_command(const std::string& path);
 
+struct RouteExplainOptions {
+  std::string config_path;  // "": the built-in defaults
+  std::string task = "chat";
+  std::string model;
+  std::string workload;
+  std::string tenant;
+  std::string sensitivity;       // comma-separated labels
+  long long prompt_tokens = -1;  // -1: not given
+  long long max_tokens = -1;
+  bool tools = false;
+  bool images = false;
+  std::string placement = "auto";
+  std::string time;  // "HH:MM"; "": 12:00
+};
+// Prints the decision as JSON: exit 0; 1 bad configuration, 2 bad description, 3 the request
+// would be refused (the error is printed).
+int route_explain_command(const RouteExplainOptions& options);
+
 }  // namespace hearth::cli

@@ -98,6 +98,28 @@ int main(int argc, char** argv) {
   inspect->add_option("file", inspect_path, "GGUF file")->required();
   inspect->add_flag("--json", inspect_json, "Print JSON");
 
+  auto* route_command = app.add_subcommand("route", "Ask the placement policy");
+  route_command->require_subcommand(1);
+  hearth::cli::RouteExplainOptions route;
+  auto* route_explain = route_command->add_subcommand(
+      "explain", "Which rule and targets a described request would get, and why (sends nothing)");
+  route_explain->add_option("--config,-c", route.config_path, "YAML configuration file");
+  route_explain->add_option("--task", route.task, "chat, completion, embedding or rerank")
+      ->capture_default_str();
+  route_explain->add_option("--model", route.model, "The requested model");
+  route_explain->add_option("--workload", route.workload, "x-hearth-workload");
+  route_explain->add_option("--tenant", route.tenant, "The caller's tenant");
+  route_explain->add_option("--sensitivity", route.sensitivity,
+                            "Comma-separated sensitivity labels (pii,secret,...)");
+  route_explain->add_option("--prompt-tokens", route.prompt_tokens, "Estimated prompt tokens");
+  route_explain->add_option("--max-tokens", route.max_tokens, "Requested max_tokens");
+  route_explain->add_flag("--tools", route.tools, "The request has tools");
+  route_explain->add_flag("--images", route.images, "The request has images");
+  route_explain
+      ->add_option("--placement", route.placement, "x-hearth-placement: local, cloud, auto")
+      ->capture_default_str();
+  route_explain->add_option("--time", route.time, "Local time of day HH:MM (default 12:00)");
+
   auto* config_command = app.add_subcommand("config", "Check or explain a configuration file");
   config_command->require_subcommand(1);
   std::string config_path;
@@ -132,6 +154,9 @@ int main(int argc, char** argv) {
   }
   if (*inspect) {
     return hearth::cli::inspect_command(inspect_path, inspect_json);
+  }
+  if (*route_explain) {
+    return hearth::cli::route_explain_command(route);
   }
   if (*config_check) {
     return hearth::cli::config_check_command(config_path);

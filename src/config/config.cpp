@@ -23,6 +23,18 @@
 //     health_timeout: 5s
 //     restart_backoff_initial: 250ms
 //     restart_backoff_max: 30s
+//   providers:                       # cloud providers, reached over https
+//     - name: NAME                   # required, unique; the same rules as a model name
+//       api: openai                  # openai | anthropic
+//       base_url: https://api.example.com/v1  # required: https://HOST[:PORT][/PREFIX]; plain
+//                                    #   http:// only to 127.0.0.1, localhost or [::1] (tests)
+//       api_key_env: ENV_VAR         # required: the variable holding the key (never read here)
+//       ca_file: ""                  # a PEM file that must exist; "": the system trust store
+//       connect_timeout: 5s
+//       first_byte_timeout: 60s
+//       total_timeout: 10m
+//       max_idle_connections: 64     # 1..4096
+//       anthropic_version: "2023-06-01"  # api: anthropic only
 //   models_dir: PATH                 # scanned (not recursively) for *.gguf
 //   default_model: NAME              # a name or alias; "": the first model
 //   models:
@@ -40,23 +52,66 @@
 //       load_on_start: false
 //     - name: NAME2
 //       url: http://10.0.0.5:8080    # a remote OpenAI-compatible server instead of `path`
-//       upstream_model: NAME         #   remote only; default: the entry's name
+//       upstream_model: NAME         #   remote or cloud; default: the entry's name
 //       api_key_env: ENV_VAR         #   remote only; default: no key
 //       health_path: /health         #   remote only
+//     - name: NAME3
+//       provider: PROVIDER           # a cloud model instead of `path` or `url`: a providers[].name
+//       upstream_model: NAME         #   remote or cloud; default: the entry's name
+//       price: {input: 0.15, cached_input: 0.075, output: 0.6}  # cloud only: USD per million
+//                                    #   tokens, each key optional (0), >= 0
+//   policy:
+//     deadline: 2m                   # a request's whole budget for trying targets
+//     attempts_per_target: 2         # 1..10
+//     retry_backoff_initial: 100ms
+//     retry_backoff_max: 2s          # >= retry_backoff_initial
+//     breaker_failures: 5            # 1..1000
+//     breaker_open: 30s
+//     rules:                         # first match wins
+//       - name: NAME                 # required, unique among rules
+//         match:                     # every condition given must hold; none: matches anything
+//           workload: [A, B]         # a string or a list of strings (any of them), as are
+//           tenant: T                #   tenant, model, sensitivity, task, time_of_day, placement
+//           task: [chat, completion] # chat | completion | embedding | rerank
+//           model: [gpt-4o, smart]   # as the client writes it; not checked against `models`
+//           sensitivity: [pii]       # labels: [a-z0-9_-]+
+//           prompt_tokens: {min: 0, max: 2000}  # integers >= 0, min <= max, at least one given
+//           max_tokens: {max: 512}
+//           tools: false
+//           images: false
+//           time_of_day: ["09:00-17:30"]  # HH:MM-HH:MM, local time, end up to 24:00; a window
+//                                    #   ending before its start wraps midnight
+//           placement: [local, auto] # local | cloud | auto (the client's x-hearth-placement)
+//         targets: [A, B]            # model names or aliases tried in order, no duplicates;
+//                                    #   none: the requested model
+//         never_cloud: false         # true: no target may be a cloud model
+//         allow_placement: false     # honour the client's x-hearth-placement
+//         max_cost_per_request: 0.05 # optional: US dollars, >= 0
+//         latency_slo: 2s            # optional: time to first byte before the next target
+//         escalate:                  # optional: checks on a local answer, a mapping ({}: defaults)
+//           json_schema: false
+//           min_mean_logprob: -1.5   # optional, <= 0
+//           on_empty: true
+//           on_truncated: true
 //
-// Relative paths (path, models_dir, runtime_dir, hearth_binary) resolve against the directory of
-// the configuration file. Entries found in models_dir are local chat models named after the file
-// stem (task detection from GGUF metadata is left to the caller); a file whose stem or path is
-// already used by a configured entry is skipped, and so is one whose stem is not a valid name.
+// A model has exactly one of `path`, `url` and `provider`; a key that belongs to another kind of
+// model is an error. Relative paths (path, models_dir, runtime_dir, hearth_binary, ca_file)
+// resolve against the directory of the configuration file. Entries found in models_dir are local
+// chat models named after the file stem (task detection from GGUF metadata is left to the caller);
+// a file whose stem or path is already used by a configured entry is skipped, and so is one whose
+// stem is not a valid name. Rule targets are checked after that scan, so they may name scanned
+// models. Environment variables are only ever named here, never read.
 #include "config/config.hpp"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -79,8 +134,8 @@ constexpr std::array<std::string_view, 3> kTaskNames = {"chat", "embedding", "re
 constexpr std::array<std::string_view, 9> kCacheTypes = {"f32",  "f16",  "bf16", "q8_0",  "q4_0",
                                                          "q4_1", "q5_0", "q5_1", "iq4_nl"};
 
-constexpr std::array<std::string_view, 5> kTopKeys = {"server", "workers", "models_dir",
-                                                      "default_model", "models"};
+constexpr std::array<std::string_view, 7> kTopKeys = {
+    "server", "workers", "providers", "policy", "models_dir", "default_model", "models"};
 constexpr std::array<std::string_view, 9> kServerKeys = {
     "listen",         "io_threads",   "max_body_bytes", "max_header_bytes", "max_connections",
     "header_timeout", "idle_timeout", "shutdown_grace", "access_log"};
@@ -89,14 +144,111 @@ constexpr std::array<std::string_view, 10> kWorkerKeys = {
     "max_loaded_bytes",   "load_timeout",   "wait_timeout",
     "health_interval",    "health_timeout", "restart_backoff_initial",
     "restart_backoff_max"};
-constexpr std::array<std::string_view, 6> kLocalOnlyKeys = {
-    "context", "parallel", "threads", "micro_batch", "cache_type_k", "cache_type_v"};
-constexpr std::array<std::string_view, 4> kRemoteOnlyKeys = {"url", "upstream_model", "api_key_env",
-                                                             "health_path"};
-constexpr std::array<std::string_view, 16> kModelKeys = {
+constexpr std::array<std::string_view, 18> kModelKeys = {
     "name",    "aliases",        "task",         "path",         "context",    "parallel",
     "threads", "micro_batch",    "cache_type_k", "cache_type_v", "keep_alive", "load_on_start",
-    "url",     "upstream_model", "api_key_env",  "health_path"};
+    "url",     "upstream_model", "api_key_env",  "health_path",  "provider",   "price"};
+constexpr std::array<std::string_view, 3> kPriceKeys = {"input", "cached_input", "output"};
+constexpr std::array<std::string_view, 10> kProviderKeys = {"name",
+                                                            "api",
+                                                            "base_url",
+                                                            "api_key_env",
+                                                            "ca_file",
+                                                            "connect_timeout",
+                                                            "first_byte_timeout",
+                                                            "total_timeout",
+                                                            "max_idle_connections",
+                                                            "anthropic_version"};
+constexpr std::array<std::string_view, 2> kProviderApiNames = {"openai", "anthropic"};
+constexpr std::array<std::string_view, 7> kPolicyKeys = {"deadline",
+                                                         "attempts_per_target",
+                                                         "retry_backoff_initial",
+                                                         "retry_backoff_max",
+                                                         "breaker_failures",
+                                                         "breaker_open",
+                                                         "rules"};
+constexpr std::array<std::string_view, 8> kRuleKeys = {
+    "name",        "match",   "targets", "never_cloud", "allow_placement", "max_cost_per_request",
+    "latency_slo", "escalate"};
+constexpr std::array<std::string_view, 11> kMatchKeys = {
+    "workload",   "tenant", "task",   "model",       "sensitivity", "prompt_tokens",
+    "max_tokens", "tools",  "images", "time_of_day", "placement"};
+constexpr std::array<std::string_view, 2> kRangeKeys = {"min", "max"};
+constexpr std::array<std::string_view, 4> kEscalateKeys = {"json_schema", "min_mean_logprob",
+                                                           "on_empty", "on_truncated"};
+constexpr std::array<std::string_view, 4> kRequestTaskNames = {"chat", "completion", "embedding",
+                                                               "rerank"};
+constexpr std::array<std::string_view, 3> kPlacementNames = {"local", "cloud", "auto"};
+// Token counts beyond this are typos (and far from any overflow in the policy's arithmetic).
+constexpr std::int64_t kMaxTokenCount = 1'000'000'000'000;
+
+// What a model entry is, chosen by which of `path`, `url` and `provider` it has.
+enum class BackendKind { local, remote, cloud };
+
+struct BackendSelector {
+  std::string_view key;
+  std::string_view what;
+};
+constexpr std::array<BackendSelector, 3> kBackendSelectors = {{
+    {"path", "a local GGUF file"},
+    {"url", "a remote server"},
+    {"provider", "a cloud provider"},
+}};
+
+// A model key that only some kinds of entry take.
+struct ScopedKey {
+  std::string_view key;
+  bool local;
+  bool remote;
+  bool cloud;
+};
+constexpr std::array<ScopedKey, 10> kScopedModelKeys = {{
+    {"context", true, false, false},
+    {"parallel", true, false, false},
+    {"threads", true, false, false},
+    {"micro_batch", true, false, false},
+    {"cache_type_k", true, false, false},
+    {"cache_type_v", true, false, false},
+    {"upstream_model", false, true, true},
+    {"api_key_env", false, true, false},
+    {"health_path", false, true, false},
+    {"price", false, false, true},
+}};
+
+bool applies_to(const ScopedKey& scoped, BackendKind kind) {
+  switch (kind) {
+    case BackendKind::local:
+      return scoped.local;
+    case BackendKind::remote:
+      return scoped.remote;
+    case BackendKind::cloud:
+      return scoped.cloud;
+  }
+  return false;
+}
+
+// "'price' applies only to a cloud model (with 'provider'), not to a local 'path' model".
+std::string misapplied_key_message(const ScopedKey& scoped, BackendKind kind) {
+  std::vector<std::string> kinds;
+  if (scoped.local) kinds.emplace_back("a local model (with 'path')");
+  if (scoped.remote) kinds.emplace_back("a remote model (with 'url')");
+  if (scoped.cloud) kinds.emplace_back("a cloud model (with 'provider')");
+  std::string message = "'" + std::string(scoped.key) + "' applies only to " + kinds[0];
+  for (std::size_t i = 1; i < kinds.size(); ++i) message += " or " + kinds[i];
+  switch (kind) {
+    case BackendKind::local:
+      message += ", not to a local 'path' model";
+      break;
+    case BackendKind::remote:
+      message += ", not to a 'url' model";
+      break;
+    case BackendKind::cloud:
+      message += ", not to a cloud 'provider' model";
+      if (scoped.key == "api_key_env") message += " (its key is the provider's 'api_key_env')";
+      break;
+  }
+  return message;
+}
 
 bool contains(std::span<const std::string_view> set, std::string_view word) {
   return std::find(set.begin(), set.end(), word) != set.end();
@@ -148,8 +300,20 @@ std::string did_you_mean(std::string_view word, std::span<const std::string_view
 std::string misplaced_hint(std::string_view key) {
   if (contains(kServerKeys, key)) return " (it belongs under 'server')";
   if (contains(kWorkerKeys, key)) return " (it belongs under 'workers')";
+  if (contains(kPolicyKeys, key)) return " (it belongs under 'policy')";
   if (contains(kModelKeys, key)) return " (it belongs in a model entry under 'models')";
+  if (contains(kProviderKeys, key)) return " (it belongs in a provider entry under 'providers')";
   return "";
+}
+
+// "a, b or c".
+std::string one_of(std::span<const std::string_view> names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
 }
 
 int line_of(const YAML::Node& node) {
@@ -280,6 +444,74 @@ std::string format_size(std::uint64_t bytes) {
   return std::to_string(bytes);
 }
 
+// A finite decimal number ("0.15", "2", "1e-3", "-1.5"), or nothing.
+std::optional<double> parse_number(std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value == 0 ? 0.0 : value;  // no "-0"
+}
+
+// The shortest text that reads back as the same double.
+std::string format_number(double value) {
+  std::array<char, 64> buffer{};
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  assert(ec == std::errc() && "64 characters hold any double");
+  return std::string(buffer.data(), end);
+}
+
+// "HH:MM" as minutes since midnight; 24:00 only when `allow_end_of_day`.
+std::optional<int> parse_clock(std::string_view text, bool allow_end_of_day) {
+  if (text.size() != 5 || text[2] != ':') return std::nullopt;
+  auto hours = parse_unsigned(text.substr(0, 2));
+  auto minutes = parse_unsigned(text.substr(3, 2));
+  if (!hours || !minutes || *minutes > 59 || *hours > 24) return std::nullopt;
+  if (*hours == 24 && (*minutes != 0 || !allow_end_of_day)) return std::nullopt;
+  return static_cast<int>(*hours * 60 + *minutes);
+}
+
+std::string format_clock(int minute) {
+  std::string text = "00:00";
+  text[0] = static_cast<char>('0' + minute / 600);
+  text[1] = static_cast<char>('0' + minute / 60 % 10);
+  text[3] = static_cast<char>('0' + minute % 60 / 10);
+  text[4] = static_cast<char>('0' + minute % 10);
+  return text;
+}
+
+Expected<TimeWindow, std::string> parse_time_window(std::string_view text) {
+  const std::string expected =
+      "expected a time window HH:MM-HH:MM (e.g. \"09:00-17:30\"), got '" + std::string(text) + "'";
+  if (text.size() != 11 || text[5] != '-') return unexpected(expected);
+  auto start = parse_clock(text.substr(0, 5), false);
+  auto end = parse_clock(text.substr(6), true);
+  if (!end) return unexpected(expected);
+  if (!start) {
+    if (text.starts_with("24:00")) {
+      return unexpected(std::string("a window cannot start at 24:00 (write 00:00)"));
+    }
+    return unexpected(expected);
+  }
+  if (*start == *end) {
+    return unexpected("an empty time window ('" + std::string(text) +
+                      "' starts where it ends); the whole day is 00:00-24:00");
+  }
+  return TimeWindow{*start, *end};
+}
+
+std::string format_time_window(const TimeWindow& window) {
+  return format_clock(window.start_minute) + "-" + format_clock(window.end_minute);
+}
+
+bool valid_label(std::string_view label) {
+  return !label.empty() && std::all_of(label.begin(), label.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 std::optional<std::string> check_model_name(std::string_view name) {
   if (name.empty()) return "must not be empty";
   if (name.front() == '/') return "must not start with '/'";
@@ -302,35 +534,67 @@ std::optional<std::string> check_listen(std::string_view listen) {
   return std::nullopt;
 }
 
-// The base URL without a trailing '/', or an error message.
+// The base URL without a trailing '/' when `url` is SCHEME://HOST[:PORT][/PREFIX] with no user
+// info, query or fragment; `host` receives HOST (an IPv6 address keeps its brackets).
+std::optional<std::string> base_url_of(std::string_view url, std::string_view scheme,
+                                       std::string& host) {
+  if (!url.starts_with(scheme)) return std::nullopt;
+  const std::string_view rest = url.substr(scheme.size());
+  for (char c : rest) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isspace(byte) || std::iscntrl(byte) || c == '?' || c == '#') return std::nullopt;
+  }
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view host_part = authority;
+  const auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.back() != ']') {
+    auto port = parse_unsigned(authority.substr(colon + 1));
+    if (colon == 0 || !port || *port == 0 || *port > 65535) return std::nullopt;
+    host_part = authority.substr(0, colon);
+  }
+  const bool bracketed = host_part.front() == '[';
+  if (bracketed ? host_part.size() < 3 || host_part.back() != ']'
+                : host_part.find_first_of(":[]") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  host = std::string(host_part);
+  std::string base(url);
+  while (base.size() > scheme.size() + authority.size() && base.back() == '/') base.pop_back();
+  return base;
+}
+
+// A remote model's base URL without a trailing '/', or an error message.
 Expected<std::string, std::string> check_url(std::string_view url) {
-  constexpr std::string_view kHttp = "http://";
   if (url.starts_with("https://")) {
     return unexpected(std::string(
         "https upstreams are cloud providers, configured elsewhere; a 'url' model is a plain "
         "http:// server inside the perimeter"));
   }
-  const std::string expected = "expected http://HOST:PORT[/PREFIX], got '" + std::string(url) + "'";
-  if (!url.starts_with(kHttp)) return unexpected(expected);
-  std::string_view rest = url.substr(kHttp.size());
-  for (char c : rest) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isspace(byte) || std::iscntrl(byte) || c == '?' || c == '#') {
-      return unexpected(expected);
+  std::string host;
+  auto base = base_url_of(url, "http://", host);
+  if (!base) {
+    return unexpected("expected http://HOST:PORT[/PREFIX], got '" + std::string(url) + "'");
+  }
+  return std::move(*base);
+}
+
+// A provider's base URL without a trailing '/', or an error message.
+Expected<std::string, std::string> check_provider_url(std::string_view url) {
+  std::string host;
+  if (url.starts_with("http://")) {
+    auto base = base_url_of(url, "http://", host);
+    if (base && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+      return unexpected(
+          "plain http:// is allowed only to 127.0.0.1, localhost or [::1] (for "
+          "tests); a cloud provider is reached over https://, got '" +
+          std::string(url) + "'");
     }
+    if (base) return std::move(*base);
+  } else if (auto base = base_url_of(url, "https://", host)) {
+    return std::move(*base);
   }
-  const std::string_view authority = rest.substr(0, rest.find('/'));
-  if (authority.empty() || authority.find('@') != std::string_view::npos) {
-    return unexpected(expected);
-  }
-  const auto colon = authority.rfind(':');
-  if (colon != std::string_view::npos && authority.back() != ']') {
-    auto port = parse_unsigned(authority.substr(colon + 1));
-    if (colon == 0 || !port || *port == 0 || *port > 65535) return unexpected(expected);
-  }
-  std::string base(url);
-  while (base.size() > kHttp.size() + authority.size() && base.back() == '/') base.pop_back();
-  return base;
+  return unexpected("expected https://HOST[:PORT][/PREFIX], got '" + std::string(url) + "'");
 }
 
 bool valid_env_name(std::string_view name) {
@@ -384,6 +648,16 @@ void scan_models_dir(Config& config) {
   }
 }
 
+// Every model name and alias, for suggestions.
+std::vector<std::string_view> model_names(const Config& config) {
+  std::vector<std::string_view> names;
+  for (const auto& entry : config.models) {
+    names.push_back(entry.name);
+    names.insert(names.end(), entry.aliases.begin(), entry.aliases.end());
+  }
+  return names;
+}
+
 // Reads one document into a Config. Each step returns false after recording the first error.
 class Reader {
  public:
@@ -411,6 +685,11 @@ class Reader {
         workers && !read_workers(*workers, config.workers)) {
       return false;
     }
+    // Before the models, which name them.
+    if (auto* providers = find(fields, "providers");
+        providers && !read_providers(*providers, config.providers)) {
+      return false;
+    }
     if (auto* models_dir = find(fields, "models_dir")) {
       if (!read_string(*models_dir, config.models_dir, /*allow_empty=*/true)) return false;
       if (!config.models_dir.empty()) {
@@ -426,19 +705,19 @@ class Reader {
     }
     const Field* default_model = find(fields, "default_model");
     if (default_model && !read_string(*default_model, config.default_model, true)) return false;
-    if (auto* models = find(fields, "models"); models && !read_models(*models, config.models)) {
+    if (auto* models = find(fields, "models");
+        models && !read_models(*models, config.providers, config.models)) {
       return false;
     }
     scan_models_dir(config);
     if (default_model && !config.default_model.empty() &&
         config.find_model(config.default_model) == nullptr) {
-      std::vector<std::string_view> names;
-      for (const auto& entry : config.models) {
-        names.push_back(entry.name);
-        names.insert(names.end(), entry.aliases.begin(), entry.aliases.end());
-      }
       return fail(*default_model, "no model is named '" + config.default_model + "'" +
-                                      did_you_mean(config.default_model, names));
+                                      did_you_mean(config.default_model, model_names(config)));
+    }
+    // After the scan: rule targets may name scanned models.
+    if (auto* policy = find(fields, "policy"); policy && !read_policy(*policy, config)) {
+      return false;
     }
     return true;
   }
@@ -555,6 +834,52 @@ class Reader {
       return fail(field, "expected true or false, got " + describe(field.value));
     }
     out = text == "true";
+    return true;
+  }
+
+  bool read_number(const Field& field, double& out, double min, double max) {
+    if (!field.value.IsScalar()) {
+      return fail(field, "expected a number, got " + describe(field.value));
+    }
+    const std::string& text = field.value.Scalar();
+    if (is_quoted(field.value)) {
+      return fail(field, "expected a number, got the string \"" + text + "\"");
+    }
+    auto value = parse_number(text);
+    if (!value) return fail(field, "expected a number, got '" + text + "'");
+    if (*value < min)
+      return fail(field, "must be at least " + format_number(min) + ", got " + text);
+    if (*value > max) return fail(field, "must be at most " + format_number(max) + ", got " + text);
+    out = *value;
+    return true;
+  }
+
+  // A string or a list of strings (an empty value: none); `each(item, text)` checks and keeps one.
+  template <typename Each>
+  bool read_string_items(const Field& field, Each&& each) {
+    if (field.value.IsNull()) return true;
+    std::string text;
+    if (field.value.IsScalar()) return read_string(field, text, false) && each(field, text);
+    if (!field.value.IsSequence()) {
+      return fail(field, "expected a string or a list of strings, got " + describe(field.value));
+    }
+    for (std::size_t i = 0; i < field.value.size(); ++i) {
+      const Field item{field.path + "[" + std::to_string(i) + "]", field.key, field.value[i]};
+      if (!read_string(item, text, false) || !each(item, text)) return false;
+    }
+    return true;
+  }
+
+  // One of `names`, as the enum value at the same index.
+  template <typename Enum>
+  bool read_enum(const Field& field, const std::string& text, std::string_view what,
+                 std::span<const std::string_view> names, Enum& out) {
+    auto known = std::find(names.begin(), names.end(), text);
+    if (known == names.end()) {
+      return fail(field, "unknown " + std::string(what) + " '" + text + "', expected " +
+                             one_of(names) + did_you_mean(text, names));
+    }
+    out = static_cast<Enum>(known - names.begin());
     return true;
   }
 
@@ -686,7 +1011,127 @@ class Reader {
     return true;
   }
 
-  bool read_models(const Field& field, std::vector<ModelEntry>& models) {
+  bool read_providers(const Field& field, std::vector<Provider>& providers) {
+    if (field.value.IsNull()) return true;
+    if (!field.value.IsSequence()) {
+      return fail(field, "expected a list of providers, got " + describe(field.value));
+    }
+    std::map<std::string, NameSite, std::less<>> names;
+    for (std::size_t i = 0; i < field.value.size(); ++i) {
+      Provider provider;
+      NameSite site;
+      if (!read_provider(field.value[i], field.path + "[" + std::to_string(i) + "]", provider,
+                         site)) {
+        return false;
+      }
+      if (auto previous = names.find(provider.name); previous != names.end()) {
+        return fail(site.line, site.key,
+                    "duplicate provider name '" + provider.name + "': already used by " +
+                        previous->second.key + " (line " + std::to_string(previous->second.line) +
+                        ")");
+      }
+      names.emplace(provider.name, site);
+      providers.push_back(std::move(provider));
+    }
+    return true;
+  }
+
+  bool read_provider(const YAML::Node& node, const std::string& path, Provider& provider,
+                     NameSite& site) {
+    provider.line = line_of(node);
+    if (!node.IsMap()) {
+      return fail(provider.line, path, "expected a provider (a mapping), got " + describe(node));
+    }
+    Fields fields;
+    if (!collect(node, path, kProviderKeys, fields)) return false;
+
+    const Field* name = find(fields, "name");
+    if (name == nullptr) return fail(provider.line, path, "a provider needs a 'name'");
+    if (!read_string(*name, provider.name, true)) return false;
+    if (auto problem = check_model_name(provider.name)) {
+      return fail(*name, "a provider name " + *problem);
+    }
+    site = NameSite{name->path, name->line()};
+
+    if (auto* f = find(fields, "api")) {
+      std::string api;
+      if (!read_string(*f, api, true) ||
+          !read_enum(*f, api, "api", kProviderApiNames, provider.api)) {
+        return false;
+      }
+    }
+
+    const Field* base_url = find(fields, "base_url");
+    if (base_url == nullptr) {
+      return fail(
+          provider.line, path,
+          "provider '" + provider.name + "' needs a 'base_url' (e.g. https://api.example.com/v1)");
+    }
+    std::string url;
+    if (!read_string(*base_url, url, false)) return false;
+    auto checked = check_provider_url(url);
+    if (!checked) return fail(*base_url, checked.error());
+    provider.base_url = std::move(checked.value());
+
+    const Field* key_env = find(fields, "api_key_env");
+    if (key_env == nullptr) {
+      return fail(provider.line, path,
+                  "provider '" + provider.name +
+                      "' needs 'api_key_env' (the environment variable holding its API key)");
+    }
+    if (!read_env_name(*key_env, provider.api_key_env)) return false;
+
+    if (auto* f = find(fields, "ca_file")) {
+      if (!read_file_path(*f, provider.ca_file)) return false;
+      if (!provider.ca_file.empty()) {
+        std::error_code ec;
+        const auto status = fs::status(provider.ca_file, ec);
+        if (!fs::exists(status)) return fail(*f, "CA file not found: " + provider.ca_file);
+        if (!fs::is_regular_file(status)) {
+          return fail(*f, "not a regular file: " + provider.ca_file);
+        }
+      }
+    }
+    struct DurationKey {
+      std::string_view key;
+      milliseconds* target;
+    };
+    const std::array<DurationKey, 3> durations = {{
+        {"connect_timeout", &provider.connect_timeout},
+        {"first_byte_timeout", &provider.first_byte_timeout},
+        {"total_timeout", &provider.total_timeout},
+    }};
+    for (const auto& duration : durations) {
+      if (auto* f = find(fields, duration.key);
+          f && !read_duration(*f, *duration.target, milliseconds(1))) {
+        return false;
+      }
+    }
+    if (auto* f = find(fields, "max_idle_connections");
+        f && !read_int(*f, provider.max_idle_connections, 1, 4096)) {
+      return false;
+    }
+    if (auto* f = find(fields, "anthropic_version")) {
+      if (provider.api != ProviderApi::anthropic) {
+        return fail(*f, "'anthropic_version' applies only to a provider with 'api: anthropic'");
+      }
+      if (!read_string(*f, provider.anthropic_version, false)) return false;
+    }
+    return true;
+  }
+
+  bool read_env_name(const Field& field, std::string& out) {
+    if (!read_string(field, out, false)) return false;
+    if (!valid_env_name(out)) {
+      return fail(field,
+                  "expected the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*), got '" +
+                      out + "'");
+    }
+    return true;
+  }
+
+  bool read_models(const Field& field, const std::vector<Provider>& providers,
+                   std::vector<ModelEntry>& models) {
     if (field.value.IsNull()) return true;
     if (!field.value.IsSequence()) {
       return fail(field, "expected a list of model entries, got " + describe(field.value));
@@ -698,7 +1143,7 @@ class Reader {
       const std::string path = field.path + "[" + std::to_string(i) + "]";
       ModelEntry entry;
       std::vector<NameSite> sites;
-      if (!read_model(node, path, entry, sites)) return false;
+      if (!read_model(node, path, providers, entry, sites)) return false;
       for (std::size_t s = 0; s < sites.size(); ++s) {
         const std::string& name = s == 0 ? entry.name : entry.aliases[s - 1];
         if (auto previous = names.find(name); previous != names.end()) {
@@ -722,7 +1167,8 @@ class Reader {
   }
 
   // `sites` receives where the name and then each alias was written.
-  bool read_model(const YAML::Node& node, const std::string& path, ModelEntry& entry,
+  bool read_model(const YAML::Node& node, const std::string& path,
+                  const std::vector<Provider>& providers, ModelEntry& entry,
                   std::vector<NameSite>& sites) {
     entry.line = line_of(node);
     if (!node.IsMap()) {
@@ -760,24 +1206,41 @@ class Reader {
       entry.task = static_cast<ModelTask>(known - kTaskNames.begin());
     }
 
-    const Field* local_path = find(fields, "path");
-    const Field* url = find(fields, "url");
-    if (local_path != nullptr && url != nullptr) {
-      const Field& second = local_path->line() > url->line() ? *local_path : *url;
-      return fail(second,
-                  "a model has either 'path' (a local GGUF file) or 'url' (a remote "
-                  "server), not both");
+    // Exactly one of path, url and provider says what kind of model this is.
+    std::vector<std::pair<const BackendSelector*, const Field*>> selectors;
+    for (const auto& selector : kBackendSelectors) {
+      if (auto* f = find(fields, selector.key)) selectors.emplace_back(&selector, f);
     }
-    if (local_path == nullptr && url == nullptr) {
+    if (selectors.size() > 1) {
+      const auto& [first, first_field] = selectors[0];
+      const auto& [second, second_field] = selectors[1];
+      const Field& later =
+          first_field->line() > second_field->line() ? *first_field : *second_field;
+      return fail(later, "a model has either '" + std::string(first->key) + "' (" +
+                             std::string(first->what) + ") or '" + std::string(second->key) +
+                             "' (" + std::string(second->what) + "), not both");
+    }
+    if (selectors.empty()) {
       return fail(entry.line, path,
                   "model '" + entry.name +
                       "' needs 'path' (a local GGUF file) or 'url' (a remote OpenAI-compatible "
-                      "server)");
+                      "server) or 'provider' (a cloud provider's model)");
     }
-    if (local_path != nullptr) {
-      if (!read_local(fields, entry)) return false;
-    } else {
-      if (!read_remote(fields, entry)) return false;
+    const auto kind = static_cast<BackendKind>(selectors[0].first - kBackendSelectors.data());
+    for (const auto& scoped : kScopedModelKeys) {
+      if (applies_to(scoped, kind)) continue;
+      if (auto* f = find(fields, scoped.key)) return fail(*f, misapplied_key_message(scoped, kind));
+    }
+    switch (kind) {
+      case BackendKind::local:
+        if (!read_local(fields, entry)) return false;
+        break;
+      case BackendKind::remote:
+        if (!read_remote(fields, entry)) return false;
+        break;
+      case BackendKind::cloud:
+        if (!read_cloud(fields, providers, entry)) return false;
+        break;
     }
 
     if (auto* f = find(fields, "keep_alive");
@@ -803,13 +1266,6 @@ class Reader {
   }
 
   bool read_local(const Fields& fields, ModelEntry& entry) {
-    for (auto key : kRemoteOnlyKeys) {
-      if (auto* f = find(fields, key)) {
-        return fail(*f, "'" + std::string(key) +
-                            "' applies only to a remote model (with 'url'), not to a local "
-                            "'path' model");
-      }
-    }
     LocalBackend local;
     const Field& path = *find(fields, "path");
     if (!read_string(path, local.path, false)) return false;
@@ -844,13 +1300,6 @@ class Reader {
   }
 
   bool read_remote(const Fields& fields, ModelEntry& entry) {
-    for (auto key : kLocalOnlyKeys) {
-      if (auto* f = find(fields, key)) {
-        return fail(*f, "'" + std::string(key) +
-                            "' applies only to a local model (with 'path'), not to a 'url' "
-                            "model");
-      }
-    }
     RemoteBackend remote;
     const Field& url = *find(fields, "url");
     std::string text;
@@ -866,12 +1315,7 @@ class Reader {
     }
     if (auto* f = find(fields, "api_key_env")) {
       if (!read_string(*f, remote.api_key_env, true)) return false;
-      if (!remote.api_key_env.empty() && !valid_env_name(remote.api_key_env)) {
-        return fail(*f,
-                    "expected the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*), "
-                    "got '" +
-                        remote.api_key_env + "'");
-      }
+      if (!remote.api_key_env.empty() && !read_env_name(*f, remote.api_key_env)) return false;
     }
     if (auto* f = find(fields, "health_path")) {
       if (!read_string(*f, remote.health_path, false)) return false;
@@ -883,6 +1327,312 @@ class Reader {
     return true;
   }
 
+  bool read_cloud(const Fields& fields, const std::vector<Provider>& providers, ModelEntry& entry) {
+    CloudBackend cloud;
+    const Field& provider = *find(fields, "provider");
+    if (!read_string(provider, cloud.provider, false)) return false;
+    const bool known = std::any_of(providers.begin(), providers.end(),
+                                   [&](const Provider& p) { return p.name == cloud.provider; });
+    if (!known) {
+      std::vector<std::string_view> names;
+      std::string listed;
+      for (const auto& p : providers) {
+        names.push_back(p.name);
+        listed += (listed.empty() ? "" : ", ") + p.name;
+      }
+      return fail(provider, "no provider is named '" + cloud.provider + "'" +
+                                did_you_mean(cloud.provider, names) +
+                                (names.empty() ? "; no providers are configured (see 'providers')"
+                                               : "; providers: " + listed));
+    }
+    cloud.upstream_model = entry.name;
+    if (auto* f = find(fields, "upstream_model");
+        f && !read_string(*f, cloud.upstream_model, false)) {
+      return false;
+    }
+    if (auto* f = find(fields, "price")) {
+      Fields prices;
+      if (!section(*f, kPriceKeys, prices)) return false;
+      constexpr double kMax = std::numeric_limits<double>::max();
+      if (auto* p = find(prices, "input"); p && !read_number(*p, cloud.price.input, 0, kMax)) {
+        return false;
+      }
+      if (auto* p = find(prices, "cached_input");
+          p && !read_number(*p, cloud.price.cached_input, 0, kMax)) {
+        return false;
+      }
+      if (auto* p = find(prices, "output"); p && !read_number(*p, cloud.price.output, 0, kMax)) {
+        return false;
+      }
+    }
+    entry.backend = std::move(cloud);
+    return true;
+  }
+
+  bool read_policy(const Field& field, Config& config) {
+    PolicySettings& policy = config.policy;
+    Fields fields;
+    if (!section(field, kPolicyKeys, fields)) return false;
+    struct DurationKey {
+      std::string_view key;
+      milliseconds* target;
+    };
+    const std::array<DurationKey, 4> durations = {{
+        {"deadline", &policy.deadline},
+        {"retry_backoff_initial", &policy.retry_backoff_initial},
+        {"retry_backoff_max", &policy.retry_backoff_max},
+        {"breaker_open", &policy.breaker_open},
+    }};
+    for (const auto& duration : durations) {
+      if (auto* f = find(fields, duration.key);
+          f && !read_duration(*f, *duration.target, milliseconds(1))) {
+        return false;
+      }
+    }
+    if (auto* f = find(fields, "attempts_per_target");
+        f && !read_int(*f, policy.attempts_per_target, 1, 10)) {
+      return false;
+    }
+    if (auto* f = find(fields, "breaker_failures");
+        f && !read_int(*f, policy.breaker_failures, 1, 1000)) {
+      return false;
+    }
+    if (policy.retry_backoff_max < policy.retry_backoff_initial) {
+      const Field* f = find(fields, "retry_backoff_max");
+      if (f == nullptr) f = find(fields, "retry_backoff_initial");
+      return fail(*f, "retry_backoff_max (" + format_duration(policy.retry_backoff_max) +
+                          ") is shorter than retry_backoff_initial (" +
+                          format_duration(policy.retry_backoff_initial) + ")");
+    }
+    if (auto* f = find(fields, "rules"); f && !read_rules(*f, config, policy.rules)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool read_rules(const Field& field, const Config& config, std::vector<Rule>& rules) {
+    if (field.value.IsNull()) return true;
+    if (!field.value.IsSequence()) {
+      return fail(field, "expected a list of rules, got " + describe(field.value));
+    }
+    std::map<std::string, NameSite, std::less<>> names;
+    for (std::size_t i = 0; i < field.value.size(); ++i) {
+      Rule rule;
+      NameSite site;
+      if (!read_rule(field.value[i], field.path + "[" + std::to_string(i) + "]", config, rule,
+                     site)) {
+        return false;
+      }
+      if (auto previous = names.find(rule.name); previous != names.end()) {
+        return fail(site.line, site.key,
+                    "duplicate rule name '" + rule.name + "': already used by " +
+                        previous->second.key + " (line " + std::to_string(previous->second.line) +
+                        ")");
+      }
+      names.emplace(rule.name, site);
+      rules.push_back(std::move(rule));
+    }
+    return true;
+  }
+
+  bool read_rule(const YAML::Node& node, const std::string& path, const Config& config, Rule& rule,
+                 NameSite& site) {
+    rule.line = line_of(node);
+    if (!node.IsMap()) {
+      return fail(rule.line, path, "expected a rule (a mapping), got " + describe(node));
+    }
+    Fields fields;
+    if (!collect(node, path, kRuleKeys, fields)) return false;
+
+    const Field* name = find(fields, "name");
+    if (name == nullptr) return fail(rule.line, path, "a rule needs a 'name'");
+    if (!read_string(*name, rule.name, true)) return false;
+    if (auto problem = check_model_name(rule.name)) return fail(*name, "a rule name " + *problem);
+    site = NameSite{name->path, name->line()};
+
+    if (auto* f = find(fields, "match"); f && !read_match(*f, rule.match)) return false;
+    if (auto* f = find(fields, "never_cloud"); f && !read_bool(*f, rule.never_cloud)) {
+      return false;
+    }
+    if (auto* f = find(fields, "targets"); f && !read_targets(*f, config, rule)) return false;
+    if (auto* f = find(fields, "allow_placement"); f && !read_bool(*f, rule.allow_placement)) {
+      return false;
+    }
+    if (auto* f = find(fields, "max_cost_per_request")) {
+      double cost = 0;
+      if (!read_number(*f, cost, 0, std::numeric_limits<double>::max())) return false;
+      rule.max_cost_per_request = cost;
+    }
+    if (auto* f = find(fields, "latency_slo")) {
+      milliseconds slo{0};
+      if (!read_duration(*f, slo, milliseconds(1))) return false;
+      rule.latency_slo = slo;
+    }
+    if (auto* f = find(fields, "escalate")) {
+      Escalation escalation;
+      if (!read_escalation(*f, escalation)) return false;
+      rule.escalate = escalation;
+    }
+    return true;
+  }
+
+  bool read_match(const Field& field, RuleMatch& match) {
+    Fields fields;
+    if (!section(field, kMatchKeys, fields)) return false;
+    const auto keep_in = [](std::vector<std::string>& out) {
+      return [&out](const Field&, const std::string& text) {
+        out.push_back(text);
+        return true;
+      };
+    };
+    if (auto* f = find(fields, "workload"); f && !read_string_items(*f, keep_in(match.workloads))) {
+      return false;
+    }
+    if (auto* f = find(fields, "tenant"); f && !read_string_items(*f, keep_in(match.tenants))) {
+      return false;
+    }
+    if (auto* f = find(fields, "model"); f && !read_string_items(*f, keep_in(match.models))) {
+      return false;
+    }
+    if (auto* f = find(fields, "sensitivity")) {
+      const auto label = [&](const Field& item, const std::string& text) {
+        if (!valid_label(text)) {
+          return fail(item, "expected a sensitivity label ([a-z0-9_-]+), got '" + text + "'");
+        }
+        match.sensitivity.push_back(text);
+        return true;
+      };
+      if (!read_string_items(*f, label)) return false;
+    }
+    if (auto* f = find(fields, "task")) {
+      const auto task = [&](const Field& item, const std::string& text) {
+        RequestTask value{};
+        if (!read_enum(item, text, "task", kRequestTaskNames, value)) return false;
+        match.tasks.push_back(value);
+        return true;
+      };
+      if (!read_string_items(*f, task)) return false;
+    }
+    if (auto* f = find(fields, "placement")) {
+      const auto placement = [&](const Field& item, const std::string& text) {
+        Placement value{};
+        if (!read_enum(item, text, "placement", kPlacementNames, value)) return false;
+        match.placement.push_back(value);
+        return true;
+      };
+      if (!read_string_items(*f, placement)) return false;
+    }
+    if (auto* f = find(fields, "time_of_day")) {
+      const auto window = [&](const Field& item, const std::string& text) {
+        auto parsed = parse_time_window(text);
+        if (!parsed) return fail(item, parsed.error());
+        match.time_of_day.push_back(parsed.value());
+        return true;
+      };
+      if (!read_string_items(*f, window)) return false;
+    }
+    if (auto* f = find(fields, "prompt_tokens"); f && !read_range(*f, match.prompt_tokens)) {
+      return false;
+    }
+    if (auto* f = find(fields, "max_tokens"); f && !read_range(*f, match.max_tokens)) {
+      return false;
+    }
+    using BoolKey = std::pair<std::string_view, std::optional<bool>*>;
+    for (auto [key, target] :
+         std::array<BoolKey, 2>{{{"tools", &match.tools}, {"images", &match.images}}}) {
+      if (auto* f = find(fields, key)) {
+        bool value = false;
+        if (!read_bool(*f, value)) return false;
+        *target = value;
+      }
+    }
+    return true;
+  }
+
+  bool read_range(const Field& field, std::optional<IntegerRange>& out) {
+    Fields fields;
+    if (!section(field, kRangeKeys, fields)) return false;
+    IntegerRange range;
+    std::int64_t value = 0;
+    const Field* min = find(fields, "min");
+    if (min != nullptr) {
+      if (!read_integer(*min, value, 0, kMaxTokenCount)) return false;
+      range.min = value;
+    }
+    const Field* max = find(fields, "max");
+    if (max != nullptr) {
+      if (!read_integer(*max, value, 0, kMaxTokenCount)) return false;
+      range.max = value;
+    }
+    if (min == nullptr && max == nullptr) {
+      return fail(field, "expected 'min', 'max' or both (e.g. {min: 0, max: 2000}), got " +
+                             describe(field.value));
+    }
+    if (range.min && range.max && *range.min > *range.max) {
+      return fail(*max, "min (" + std::to_string(*range.min) + ") is above max (" +
+                            std::to_string(*range.max) + ")");
+    }
+    out = range;
+    return true;
+  }
+
+  bool read_escalation(const Field& field, Escalation& escalation) {
+    // Present means "escalate": an empty value is more likely a slip than a wish for the defaults.
+    if (field.value.IsNull()) {
+      return fail(field, "expected a mapping of checks ({} for the default ones), got nothing");
+    }
+    Fields fields;
+    if (!section(field, kEscalateKeys, fields)) return false;
+    if (auto* f = find(fields, "json_schema"); f && !read_bool(*f, escalation.json_schema)) {
+      return false;
+    }
+    if (auto* f = find(fields, "min_mean_logprob")) {
+      double logprob = 0;
+      if (!read_number(*f, logprob, std::numeric_limits<double>::lowest(), 0)) return false;
+      escalation.min_mean_logprob = logprob;
+    }
+    if (auto* f = find(fields, "on_empty"); f && !read_bool(*f, escalation.on_empty)) {
+      return false;
+    }
+    if (auto* f = find(fields, "on_truncated"); f && !read_bool(*f, escalation.on_truncated)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool read_targets(const Field& field, const Config& config, Rule& rule) {
+    if (field.value.IsNull()) return true;
+    if (!field.value.IsSequence()) {
+      return fail(field, "expected a list of model names or aliases, got " + describe(field.value));
+    }
+    // Each target's model and where it was written, to report one named twice.
+    std::vector<std::pair<const ModelEntry*, std::string>> seen;
+    for (std::size_t i = 0; i < field.value.size(); ++i) {
+      const Field item{field.path + "[" + std::to_string(i) + "]", field.key, field.value[i]};
+      std::string name;
+      if (!read_string(item, name, false)) return false;
+      const ModelEntry* entry = config.find_model(name);
+      if (entry == nullptr) {
+        return fail(item,
+                    "no model is named '" + name + "'" + did_you_mean(name, model_names(config)));
+      }
+      for (std::size_t j = 0; j < seen.size(); ++j) {
+        if (seen[j].first != entry) continue;
+        return fail(item, "duplicate target '" + name + "'" +
+                              (rule.targets[j] == name ? "" : " (model '" + entry->name + "')") +
+                              ": already " + seen[j].second);
+      }
+      if (rule.never_cloud && placement_of(*entry) == Placement::cloud) {
+        return fail(item, "rule '" + rule.name + "' has never_cloud: true, but target '" + name +
+                              "' is a cloud model (provider '" +
+                              std::get<CloudBackend>(entry->backend).provider + "')");
+      }
+      seen.emplace_back(entry, item.path);
+      rule.targets.push_back(name);
+    }
+    return true;
+  }
+
   std::string source_;
   fs::path base_dir_;
   ConfigError error_;
@@ -891,6 +1641,26 @@ class Reader {
 }  // namespace
 
 std::string_view to_string(ModelTask task) { return kTaskNames[static_cast<std::size_t>(task)]; }
+std::string_view to_string(ProviderApi api) {
+  return kProviderApiNames[static_cast<std::size_t>(api)];
+}
+std::string_view to_string(RequestTask task) {
+  return kRequestTaskNames[static_cast<std::size_t>(task)];
+}
+std::string_view to_string(Placement placement) {
+  return kPlacementNames[static_cast<std::size_t>(placement)];
+}
+
+Placement placement_of(const ModelEntry& entry) {
+  return std::holds_alternative<CloudBackend>(entry.backend) ? Placement::cloud : Placement::local;
+}
+
+const Provider* Config::find_provider(std::string_view name) const {
+  for (const auto& provider : providers) {
+    if (provider.name == name) return &provider;
+  }
+  return nullptr;
+}
 
 const ModelEntry* Config::find_model(std::string_view name) const {
   for (const auto& entry : models) {
@@ -974,6 +1744,104 @@ Expected<Config, ConfigError> load_config_file(const std::string& path) {
   return parse_config(text.str(), path);
 }
 
+namespace {
+
+void emit_strings(YAML::Emitter& out, std::string_view key, const std::vector<std::string>& items) {
+  if (items.empty()) return;
+  out << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const auto& item : items) out << item;
+  out << YAML::EndSeq;
+}
+
+template <typename Enum>
+void emit_names(YAML::Emitter& out, std::string_view key, const std::vector<Enum>& items) {
+  std::vector<std::string> names;
+  for (auto item : items) names.emplace_back(to_string(item));
+  emit_strings(out, key, names);
+}
+
+void emit_range(YAML::Emitter& out, std::string_view key,
+                const std::optional<IntegerRange>& range) {
+  if (!range) return;
+  out << YAML::Key << std::string(key) << YAML::Value << YAML::Flow << YAML::BeginMap;
+  if (range->min) out << YAML::Key << "min" << YAML::Value << *range->min;
+  if (range->max) out << YAML::Key << "max" << YAML::Value << *range->max;
+  out << YAML::EndMap;
+}
+
+void emit_match(YAML::Emitter& out, const RuleMatch& match) {
+  out << YAML::Key << "match" << YAML::Value;
+  if (match == RuleMatch{}) {
+    out << YAML::Flow << YAML::BeginMap << YAML::EndMap << YAML::Comment("anything");
+    return;
+  }
+  out << YAML::BeginMap;
+  emit_strings(out, "workload", match.workloads);
+  emit_strings(out, "tenant", match.tenants);
+  emit_names(out, "task", match.tasks);
+  emit_strings(out, "model", match.models);
+  emit_strings(out, "sensitivity", match.sensitivity);
+  emit_range(out, "prompt_tokens", match.prompt_tokens);
+  emit_range(out, "max_tokens", match.max_tokens);
+  if (match.tools) out << YAML::Key << "tools" << YAML::Value << *match.tools;
+  if (match.images) out << YAML::Key << "images" << YAML::Value << *match.images;
+  std::vector<std::string> windows;
+  for (const auto& window : match.time_of_day) windows.push_back(format_time_window(window));
+  emit_strings(out, "time_of_day", windows);
+  emit_names(out, "placement", match.placement);
+  out << YAML::EndMap;
+}
+
+void explain_policy(YAML::Emitter& out, const PolicySettings& policy) {
+  out << YAML::Key << "policy" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "deadline" << YAML::Value << format_duration(policy.deadline);
+  out << YAML::Key << "attempts_per_target" << YAML::Value << policy.attempts_per_target;
+  out << YAML::Key << "retry_backoff_initial" << YAML::Value
+      << format_duration(policy.retry_backoff_initial);
+  out << YAML::Key << "retry_backoff_max" << YAML::Value
+      << format_duration(policy.retry_backoff_max);
+  out << YAML::Key << "breaker_failures" << YAML::Value << policy.breaker_failures;
+  out << YAML::Key << "breaker_open" << YAML::Value << format_duration(policy.breaker_open);
+  out << YAML::Key << "rules" << YAML::Value;
+  if (policy.rules.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const auto& rule : policy.rules) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << rule.name;
+    emit_match(out, rule.match);
+    out << YAML::Key << "targets" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& target : rule.targets) out << target;
+    out << YAML::EndSeq;
+    if (rule.targets.empty()) out << YAML::Comment("the requested model");
+    out << YAML::Key << "never_cloud" << YAML::Value << rule.never_cloud;
+    out << YAML::Key << "allow_placement" << YAML::Value << rule.allow_placement;
+    if (rule.max_cost_per_request) {
+      out << YAML::Key << "max_cost_per_request" << YAML::Value
+          << format_number(*rule.max_cost_per_request);
+    }
+    if (rule.latency_slo) {
+      out << YAML::Key << "latency_slo" << YAML::Value << format_duration(*rule.latency_slo);
+    }
+    if (rule.escalate) {
+      const Escalation& escalate = *rule.escalate;
+      out << YAML::Key << "escalate" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "json_schema" << YAML::Value << escalate.json_schema;
+      if (escalate.min_mean_logprob) {
+        out << YAML::Key << "min_mean_logprob" << YAML::Value
+            << format_number(*escalate.min_mean_logprob);
+      }
+      out << YAML::Key << "on_empty" << YAML::Value << escalate.on_empty;
+      out << YAML::Key << "on_truncated" << YAML::Value << escalate.on_truncated;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
 std::string explain(const Config& config) {
   YAML::Emitter out;
   out.SetIndent(2);
@@ -1016,6 +1884,33 @@ std::string explain(const Config& config) {
       << format_duration(workers.restart_backoff_max);
   out << YAML::EndMap;
 
+  out << YAML::Key << "providers" << YAML::Value;
+  if (config.providers.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const auto& provider : config.providers) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << provider.name;
+    out << YAML::Key << "api" << YAML::Value << std::string(to_string(provider.api));
+    out << YAML::Key << "base_url" << YAML::Value << provider.base_url;
+    // The variable's name only: its value is a secret.
+    out << YAML::Key << "api_key_env" << YAML::Value << provider.api_key_env;
+    out << YAML::Key << "ca_file" << YAML::Value << provider.ca_file;
+    if (provider.ca_file.empty()) out << YAML::Comment("the system trust store");
+    out << YAML::Key << "connect_timeout" << YAML::Value
+        << format_duration(provider.connect_timeout);
+    out << YAML::Key << "first_byte_timeout" << YAML::Value
+        << format_duration(provider.first_byte_timeout);
+    out << YAML::Key << "total_timeout" << YAML::Value << format_duration(provider.total_timeout);
+    out << YAML::Key << "max_idle_connections" << YAML::Value << provider.max_idle_connections;
+    if (provider.api == ProviderApi::anthropic) {
+      // Quoted: it looks like a date, and other YAML readers would take it for one.
+      out << YAML::Key << "anthropic_version" << YAML::Value << YAML::DoubleQuoted
+          << provider.anthropic_version;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
   out << YAML::Key << "models_dir" << YAML::Value << config.models_dir;
   if (config.models_dir.empty()) out << YAML::Comment("none");
   out << YAML::Key << "default_model" << YAML::Value << config.default_model;
@@ -1048,18 +1943,28 @@ std::string explain(const Config& config) {
       if (local->cache_type_v) {
         out << YAML::Key << "cache_type_v" << YAML::Value << *local->cache_type_v;
       }
+    } else if (const auto* remote = std::get_if<RemoteBackend>(&entry.backend)) {
+      out << YAML::Key << "url" << YAML::Value << remote->base_url;
+      out << YAML::Key << "upstream_model" << YAML::Value << remote->upstream_model;
+      out << YAML::Key << "api_key_env" << YAML::Value << remote->api_key_env;
+      out << YAML::Key << "health_path" << YAML::Value << remote->health_path;
     } else {
-      const auto& remote = std::get<RemoteBackend>(entry.backend);
-      out << YAML::Key << "url" << YAML::Value << remote.base_url;
-      out << YAML::Key << "upstream_model" << YAML::Value << remote.upstream_model;
-      out << YAML::Key << "api_key_env" << YAML::Value << remote.api_key_env;
-      out << YAML::Key << "health_path" << YAML::Value << remote.health_path;
+      const auto& cloud = std::get<CloudBackend>(entry.backend);
+      out << YAML::Key << "provider" << YAML::Value << cloud.provider;
+      out << YAML::Key << "upstream_model" << YAML::Value << cloud.upstream_model;
+      out << YAML::Key << "price" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "input" << YAML::Value << format_number(cloud.price.input);
+      out << YAML::Key << "cached_input" << YAML::Value << format_number(cloud.price.cached_input);
+      out << YAML::Key << "output" << YAML::Value << format_number(cloud.price.output);
+      out << YAML::EndMap;
     }
     out << YAML::Key << "keep_alive" << YAML::Value << format_duration(entry.keep_alive);
     out << YAML::Key << "load_on_start" << YAML::Value << entry.load_on_start;
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+
+  explain_policy(out, config.policy);
   out << YAML::EndMap;
   assert(out.good() && "the emitter is driven with balanced maps and sequences");
   return std::string(out.c_str()) + "\n";

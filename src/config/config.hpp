@@ -41,11 +41,33 @@ struct RemoteBackend {
   bool operator==(const RemoteBackend&) const = default;
 };
 
+// The client's placement preference (x-hearth-placement) and a target's placement.
+enum class Placement { local, cloud, automatic };
+std::string_view to_string(Placement placement);  // "local", "cloud", "auto"
+
+// US dollars per million tokens, for cost accounting and `max_cost_per_request`.
+struct Price {
+  double input = 0;
+  double cached_input = 0;
+  double output = 0;
+
+  bool operator==(const Price&) const = default;
+};
+
+// A model served by a cloud provider (outside the perimeter: "cloud" placement).
+struct CloudBackend {
+  std::string provider;        // a `providers[].name`
+  std::string upstream_model;  // the "model" sent to the provider; defaults to the entry's name
+  Price price;
+
+  bool operator==(const CloudBackend&) const = default;
+};
+
 struct ModelEntry {
   std::string name;
   std::vector<std::string> aliases;
   ModelTask task = ModelTask::chat;
-  std::variant<LocalBackend, RemoteBackend> backend;
+  std::variant<LocalBackend, RemoteBackend, CloudBackend> backend;
   std::chrono::milliseconds keep_alive{5 * 60 * 1000};  // idle unload of a local worker; 0: never
   bool load_on_start = false;
   bool from_models_dir = false;  // found by scanning models_dir, not written in the file
@@ -54,6 +76,10 @@ struct ModelEntry {
   // Member-wise, provenance (from_models_dir, line) included.
   bool operator==(const ModelEntry&) const = default;
 };
+
+// Where an entry's backend runs: cloud for a provider's model, local otherwise (a worker here or
+// a server inside the perimeter).
+Placement placement_of(const ModelEntry& entry);
 
 struct ServerSettings {
   std::string listen = "127.0.0.1:8080";
@@ -84,16 +110,118 @@ struct WorkerSettings {
   bool operator==(const WorkerSettings&) const = default;
 };
 
+// The wire format a cloud provider speaks.
+enum class ProviderApi { openai, anthropic };
+std::string_view to_string(ProviderApi api);
+
+// A cloud provider reached over HTTPS (plain http only to loopback, for tests).
+struct Provider {
+  std::string name;
+  ProviderApi api = ProviderApi::openai;
+  std::string base_url;  // e.g. "https://api.example.com/v1"; requests append "/chat/completions"
+  std::string api_key_env;  // required: the environment variable holding the key
+  std::string ca_file;      // "" : the system trust store
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds first_byte_timeout{60'000};
+  std::chrono::milliseconds total_timeout{600'000};
+  int max_idle_connections = 64;
+  std::string anthropic_version = "2023-06-01";  // anthropic only: the anthropic-version header
+  int line = 0;
+
+  bool operator==(const Provider&) const = default;
+};
+
+// The task a request is for, from its route.
+enum class RequestTask { chat, completion, embedding, rerank };
+std::string_view to_string(RequestTask task);
+
+struct IntegerRange {
+  std::optional<std::int64_t> min;  // inclusive
+  std::optional<std::int64_t> max;  // inclusive
+
+  bool operator==(const IntegerRange&) const = default;
+};
+
+// Minutes since midnight in the gateway's local time zone; a window with start > end wraps
+// midnight ("22:00-06:00").
+struct TimeWindow {
+  int start_minute = 0;
+  int end_minute = 0;  // exclusive
+
+  bool operator==(const TimeWindow&) const = default;
+};
+
+// What a rule matches on; every condition given must hold (an empty list or absent field matches
+// anything), and a list matches when any of its items does.
+struct RuleMatch {
+  std::vector<std::string> workloads;  // x-hearth-workload header or metadata.workload
+  std::vector<std::string> tenants;    // the caller's tenant (x-hearth-tenant until auth exists)
+  std::vector<RequestTask> tasks;
+  std::vector<std::string> models;            // the requested model, as written by the client
+  std::vector<std::string> sensitivity;       // any of these labels present on the request
+  std::optional<IntegerRange> prompt_tokens;  // estimated
+  std::optional<IntegerRange> max_tokens;     // requested; a request without one matches no range
+  std::optional<bool> tools;
+  std::optional<bool> images;
+  std::vector<TimeWindow> time_of_day;
+  std::vector<Placement> placement;  // the client's preference (absent header: automatic)
+
+  bool operator==(const RuleMatch&) const = default;
+};
+
+// Checks on a local (non-streamed) answer before it is returned; failing one sends the request on
+// to the next target.
+struct Escalation {
+  bool json_schema = false;  // the answer must validate against the request's response_format
+  std::optional<double> min_mean_logprob;  // mean token log-probability of the answer
+  bool on_empty = true;                    // an answer with no content and no tool call
+  bool on_truncated = true;                // finish_reason "length"
+
+  bool operator==(const Escalation&) const = default;
+};
+
+struct Rule {
+  std::string name;
+  RuleMatch match;
+  // Model entry names (or aliases) tried in order; empty: the requested model.
+  std::vector<std::string> targets;
+  bool never_cloud = false;                    // hard: no cloud target may serve this request, ever
+  bool allow_placement = false;                // honour x-hearth-placement: local | cloud
+  std::optional<double> max_cost_per_request;  // US dollars, estimated before sending
+  // Time to first byte allowed to each target before falling back to the next.
+  std::optional<std::chrono::milliseconds> latency_slo;
+  std::optional<Escalation> escalate;
+  int line = 0;
+
+  bool operator==(const Rule&) const = default;
+};
+
+struct PolicySettings {
+  std::vector<Rule> rules;  // first match wins; no match: the requested model, no fallback
+  // A request's whole budget for trying targets (up to the first byte of an answer).
+  std::chrono::milliseconds deadline{120'000};
+  int attempts_per_target = 2;  // tries of one target on a retryable failure (429, 5xx, connect)
+  std::chrono::milliseconds retry_backoff_initial{100};  // jittered, doubling
+  std::chrono::milliseconds retry_backoff_max{2'000};
+  int breaker_failures = 5;  // consecutive failures that open a backend's circuit
+  std::chrono::milliseconds breaker_open{30'000};  // then one probe request is let through
+
+  bool operator==(const PolicySettings&) const = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, "" for the built-in defaults
   ServerSettings server;
   WorkerSettings workers;
+  std::vector<Provider> providers;
+  PolicySettings policy;
   std::string models_dir;     // scanned for *.gguf; "" : none
   std::string default_model;  // "" : the first model entry
   std::vector<ModelEntry> models;
 
   // The entry whose name or alias is `name` (exact match), or nullptr.
   const ModelEntry* find_model(std::string_view name) const;
+  const Provider* find_provider(std::string_view name) const;
 
   bool operator==(const Config&) const = default;
 };

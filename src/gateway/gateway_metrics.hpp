@@ -32,6 +32,37 @@ struct GatewayMetrics {
       "hearth_gateway_model_wait_timeouts_total",
       "Requests answered 503 because their model was not ready within workers.wait_timeout");
 
+  // Placement (policy, fallback, escalation).
+  metrics::Family& placements = registry.counter(
+      "hearth_gateway_placements_total",
+      "Requests answered by a target, by rule, target model and placement (local, cloud)");
+  metrics::Family& fallbacks = registry.counter(
+      "hearth_gateway_fallbacks_total",
+      "Targets given up on before the first byte of an answer, by rule, target and reason");
+  metrics::Family& retries = registry.counter(
+      "hearth_gateway_retries_total", "Retries of the same target after a failure, by target");
+  metrics::Family& escalations =
+      registry.counter("hearth_gateway_escalations_total",
+                       "Local answers rejected by a quality check and sent on, by rule and reason");
+  metrics::Family& escalation_seconds = registry.counter(
+      "hearth_gateway_escalation_seconds_total",
+      "Latency added by escalations (time spent on the rejected answers), by rule");
+  metrics::Family& escalation_cost = registry.counter(
+      "hearth_gateway_escalation_cost_usd_total",
+      "Cloud cost of answers that replaced a rejected local one (from their usage), by rule");
+  metrics::Family& cloud_cost = registry.counter(
+      "hearth_gateway_cloud_cost_usd_total",
+      "Cloud spend from the usage of non-streamed answers and streams with usage, by model");
+  metrics::Family& policy_refusals = registry.counter(
+      "hearth_gateway_policy_refusals_total",
+      "Requests refused by policy, by rule and code (no_allowed_target, placement_not_allowed, "
+      "all_targets_failed)");
+  metrics::Family& breaker_state =
+      registry.gauge("hearth_gateway_circuit_state",
+                     "Circuit breaker per target model: 0 closed, 1 open, 2 half-open");
+  metrics::Family& breaker_opened = registry.counter("hearth_gateway_circuit_opened_total",
+                                                     "Times a target's circuit breaker opened");
+
   // Workers.
   metrics::Family& worker_starts =
       registry.counter("hearth_gateway_worker_starts_total", "Worker processes started, by model");

@@ -11,6 +11,7 @@
 #include "api/parse.hpp"
 #include "api/serialize.hpp"
 #include "api/sse.hpp"
+#include "gateway/exchange.hpp"
 
 namespace hearth::gateway {
 
@@ -20,7 +21,6 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4";
-constexpr std::string_view kDoneMarker = "data: [DONE]";
 constexpr std::string_view kHealthyBody = R"({"status":"ok"})";
 constexpr std::string_view kReadyBody = R"({"status":"ready"})";
 
@@ -32,13 +32,6 @@ std::string not_ready_body(const std::string& reason) {
 
 std::string reloaded_body(const std::string& summary) {
   return nlohmann::json{{"status", "reloaded"}, {"summary", summary}}.dump();
-}
-
-api::ApiError broken_answer(const std::string& model, const std::string& backend,
-                            const std::string& why) {
-  return api::api_error(
-      502, "The backend for model '" + model + "' (" + backend + ") broke off its answer: " + why,
-      "backend_error");
 }
 
 http::Headers retry_after(int seconds) {
@@ -71,26 +64,7 @@ std::string iso8601_now() {
   return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
 }
 
-// The headers a backend's answer keeps on its way to the client.
-bool is_relayed_header(std::string_view name) {
-  return name == "retry-after" || name == "x-request-id";
-}
-
 }  // namespace
-
-// What one request did, for the response headers, the access log and the metrics.
-struct GatewayService::Exchange {
-  Clock::time_point start = Clock::now();
-  std::string route;
-  std::string model;
-  std::string backend;
-  int status = 0;
-  bool stream = false;
-  Clock::duration upstream{};  // time waiting on the backend (header and body)
-  std::size_t bytes_out = 0;
-  std::string error;
-  bool client_gone = false;
-};
 
 GatewayService::GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload)
     : models_(models), metrics_(metrics), reload_(std::move(reload)) {}
@@ -121,9 +95,12 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
     co_await metrics(writer);
   } else if (request.path == "/admin/reload" && is_post) {
     exchange.status = co_await reload(writer);
+  } else if (request.path == "/admin/route/explain" && is_post) {
+    co_await explain_route(request, writer, exchange);
   } else if (is_inference_route(exchange.route) || exchange.route == "/models" ||
              request.path == "/healthz" || request.path == "/readyz" ||
-             request.path == "/metrics" || request.path == "/admin/reload") {
+             request.path == "/metrics" || request.path == "/admin/reload" ||
+             request.path == "/admin/route/explain") {
     const auto error = api::method_not_allowed(request.method, request.path);
     co_await send_error(writer, error, exchange);
   } else {
@@ -148,203 +125,15 @@ net::awaitable<void> GatewayService::send_error(Writer& writer, const api::ApiEr
   if (!exchange.backend.empty()) {
     headers.emplace_back("x-hearth-backend", exchange.backend);
   }
+  if (!exchange.rule.empty()) {
+    headers.emplace_back("x-hearth-rule", exchange.rule);
+  }
+  if (!exchange.fallbacks.empty()) {
+    headers.emplace_back("x-hearth-fallback", fallback_header(exchange.fallbacks));
+  }
   exchange.status = error.status;
   exchange.error = error.message;
   co_await writer.send(error.status, kJson, api::to_json(error), headers);
-}
-
-net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer& writer,
-                                           Exchange& exchange) {
-  auto config = config_;  // requests in flight keep the configuration they started with
-  auto fields = api::parse_routing_fields(request.body);
-  if (!fields) {
-    co_return co_await send_error(writer, fields.error(), exchange);
-  }
-  exchange.stream = fields->stream;
-  std::string name = fields->model;
-  if (name.empty()) {
-    name = config->default_model;
-  }
-  const config::ModelEntry* entry = config->find_model(name);
-  if (entry == nullptr) {
-    std::string known;
-    for (const auto& model : config->models) {
-      known += known.empty() ? "" : ", ";
-      known += model.name;
-    }
-    auto error =
-        api::api_error(404,
-                       name.empty() ? std::string("No model given and no default model is "
-                                                  "configured")
-                                    : "The model '" + name + "' does not exist (models: " +
-                                          (known.empty() ? std::string("none") : known) + ")",
-                       "model_not_found");
-    error.param = "model";
-    co_return co_await send_error(writer, error, exchange);
-  }
-  exchange.model = entry->name;
-  auto cancellation = writer.cancellation();
-
-  // One retry when a local worker refuses the connection (it died after the lease was taken):
-  // the second acquire waits for its restart. Nothing was sent, so this is safe.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto lease = co_await models_.acquire(*entry, cancellation);
-    if (!lease) {
-      if (cancellation.cancelled()) {
-        exchange.client_gone = true;
-        co_return;
-      }
-      co_return co_await send_error(writer, lease.error(), exchange);
-    }
-    exchange.backend = lease->label();
-    if (fields->keep_alive) {
-      lease->set_keep_alive(*fields->keep_alive);
-    }
-    http::ClientRequest upstream;
-    upstream.method = "POST";
-    upstream.target = request.target;
-    if (!lease->is_local_worker() && lease->upstream_model() != fields->model) {
-      auto renamed = api::replace_model(request.body, lease->upstream_model());
-      if (!renamed) {
-        co_return co_await send_error(writer, renamed.error(), exchange);
-      }
-      upstream.body = std::move(renamed.value());
-    } else {
-      upstream.body = request.body;
-    }
-    upstream.headers.emplace_back("content-type", "application/json");
-    if (!lease->authorization().empty()) {
-      upstream.headers.emplace_back("authorization", lease->authorization());
-    }
-    if (auto accept = request.header("accept"); !accept.empty()) {
-      upstream.headers.emplace_back("accept", std::string(accept));
-    }
-    const auto sent_at = Clock::now();
-    auto response = co_await lease->client().stream(std::move(upstream), cancellation);
-    exchange.upstream += Clock::now() - sent_at;
-    if (!response) {
-      const auto& failure = response.error();
-      if (note_upstream_failure(failure, exchange, cancellation)) {
-        co_return;
-      }
-      if (failure.kind == http::ClientError::Kind::connect_failed) {
-        lease->report_unreachable(failure.message);
-      }
-      // A local worker that closed the connection before answering anything has died (or is
-      // being replaced): wait for its restart once. Inference requests have no side effects.
-      if (attempt == 0 && lease->is_local_worker() && !failure.response_started &&
-          failure.kind != http::ClientError::Kind::timeout) {
-        lease->report_unreachable(failure.message);
-        spdlog::warn("model {}: the worker failed before answering ({}); retrying once",
-                     entry->name, failure.message);
-        continue;
-      }
-      const int status = failure.kind == http::ClientError::Kind::timeout ? 504 : 502;
-      auto error = api::api_error(status,
-                                  "The backend for model '" + entry->name + "' (" + lease->label() +
-                                      ") failed: " + failure.message,
-                                  status == 504 ? "backend_timeout" : "backend_error");
-      if (failure.kind == http::ClientError::Kind::connect_failed) {
-        error.status = 503;
-        error.code = "backend_unavailable";
-        error.retry_after_seconds = 2;
-      }
-      co_return co_await send_error(writer, error, exchange);
-    }
-
-    auto& stream = *response.value();
-    exchange.status = stream.status();
-    http::Headers headers;
-    for (const auto& [header_name, value] : stream.headers()) {
-      if (is_relayed_header(header_name)) {
-        headers.emplace_back(header_name, value);
-      }
-    }
-    headers.emplace_back("x-hearth-model", entry->name);
-    headers.emplace_back("x-hearth-backend", lease->label());
-    headers.emplace_back(
-        "x-hearth-overhead-ms",
-        fmt::format("{:.3f}", milliseconds(Clock::now() - exchange.start - exchange.upstream)));
-    std::string content_type(stream.header("content-type"));
-    if (content_type.empty()) {
-      content_type = kJson;
-    }
-    const bool is_event_stream = content_type.rfind("text/event-stream", 0) == 0;
-
-    if (!is_event_stream) {
-      std::string body;
-      while (true) {
-        auto piece = co_await read_piece(stream, exchange, cancellation);
-        if (!piece) {
-          if (exchange.client_gone) {
-            co_return;
-          }
-          const auto error = broken_answer(entry->name, lease->label(), piece.error().message);
-          co_return co_await send_error(writer, error, exchange);
-        }
-        if (!piece.value()) {
-          break;
-        }
-        body += *piece.value();
-      }
-      exchange.bytes_out = body.size();
-      if (!co_await writer.send(stream.status(), content_type, std::move(body), headers)) {
-        exchange.client_gone = true;
-      }
-      co_return;
-    }
-
-    if (!co_await writer.begin_stream(stream.status(), content_type, headers)) {
-      exchange.client_gone = true;
-      co_return;
-    }
-    // The last few bytes relayed, to find "data: [DONE]" even when split across pieces.
-    std::string tail;
-    bool saw_done = false;
-    std::string broken_reason;
-    while (true) {
-      auto piece = co_await read_piece(stream, exchange, cancellation);
-      if (!piece) {
-        if (exchange.client_gone) {
-          co_return;
-        }
-        broken_reason = piece.error().message;
-        break;
-      }
-      if (!piece.value()) {
-        break;
-      }
-      const std::string& data = *piece.value();
-      exchange.bytes_out += data.size();
-      tail += data;
-      if (tail.find(kDoneMarker) != std::string::npos) {
-        saw_done = true;
-      }
-      if (tail.size() > 64) {
-        tail.erase(0, tail.size() - 64);
-      }
-      if (!co_await writer.write_chunk(data)) {
-        exchange.client_gone = true;
-        co_return;  // destroying the stream closes the upstream connection: the backend stops
-      }
-    }
-    if (!saw_done) {
-      // Never let a broken stream look like a finished one: an explicit error event, no [DONE].
-      if (broken_reason.empty()) {
-        broken_reason = "the stream ended without [DONE]";
-      }
-      metrics_.broken_streams.add({{"model", entry->name}}, 1);
-      auto error = api::api_error(502,
-                                  "The backend for model '" + entry->name + "' (" + lease->label() +
-                                      ") broke off the stream: " + broken_reason,
-                                  "backend_stream_broken");
-      exchange.error = error.message;
-      spdlog::warn("model {}: {}", entry->name, error.message);
-      co_await writer.write_chunk(api::sse_data(api::to_json(error)));
-    }
-    co_await writer.end_stream();
-    co_return;
-  }
 }
 
 net::awaitable<void> GatewayService::models(Writer& writer) {
@@ -470,6 +259,18 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
                       {"overhead_ms", milliseconds(overhead)},
                       {"upstream_ms", milliseconds(exchange.upstream)},
                       {"bytes_out", exchange.bytes_out}};
+  if (!exchange.rule.empty()) {
+    line["rule"] = exchange.rule;
+  }
+  if (!exchange.placement.empty()) {
+    line["placement"] = exchange.placement;
+  }
+  if (!exchange.fallbacks.empty()) {
+    line["fallback"] = exchange.fallbacks;
+  }
+  if (!exchange.escalation.empty()) {
+    line["escalation"] = exchange.escalation;
+  }
   if (!exchange.error.empty()) {
     line["error"] = exchange.error;
   }

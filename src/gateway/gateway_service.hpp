@@ -1,13 +1,18 @@
 // The gateway's routes: the public OpenAI-compatible API in front of every backend.
-// A request's path through here: route -> parse the routing fields (model, stream, keep_alive)
-// -> find the model entry -> lease a ready backend (starting or waiting for its worker) -> send
-// upstream -> relay the answer (SSE chunk by chunk) with x-hearth-* headers -> access log and
-// metrics. The backend validates the request in full; its errors reach the client unchanged.
+// A request's path through here: route -> parse the routing fields and placement facts ->
+// policy decides the rule and target chain (dispatch.cpp) -> for each target: circuit breaker,
+// lease a ready backend (starting or waiting for its worker), send upstream (translated for an
+// Anthropic provider), fall back on a failure before the first byte, check a local answer when
+// the rule escalates -> relay the answer (SSE chunk by chunk) with x-hearth-* headers -> access
+// log and metrics. The backend validates the request in full; its errors reach the client
+// unchanged.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "common/expected.hpp"
@@ -16,6 +21,8 @@
 #include "gateway/model_manager.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "policy/circuit_breaker.hpp"
+#include "policy/policy.hpp"
 
 namespace hearth::gateway {
 
@@ -37,9 +44,21 @@ class GatewayService {
 
  private:
   struct Exchange;
+  struct Plan;
+  struct Attempt;
   using Writer = http::ResponseWriter;
   http::net::awaitable<void> proxy(const http::Request& request, Writer& writer,
                                    Exchange& exchange);
+  // One try of one target; says whether the answer was delivered or what to do next.
+  http::net::awaitable<Attempt> try_target(const http::Request& request, Writer& writer,
+                                           Exchange& exchange, const Plan& plan,
+                                           const config::ModelEntry& entry, bool last_target);
+  http::net::awaitable<void> explain_route(const http::Request& request, Writer& writer,
+                                           Exchange& exchange);
+  policy::CircuitBreaker& breaker_for(const std::string& target,
+                                      const config::PolicySettings& settings);
+  void publish_breaker(const std::string& target, const policy::CircuitBreaker& breaker);
+  std::chrono::milliseconds retry_backoff(const config::PolicySettings& settings, int retry);
   http::net::awaitable<void> models(Writer& writer);
   http::net::awaitable<void> metrics(Writer& writer);
   // These two return the status they answered with.
@@ -61,6 +80,8 @@ class GatewayService {
   std::shared_ptr<const config::Config> config_;
   const http::ServerStats* server_stats_ = nullptr;
   int in_flight_ = 0;
+  std::map<std::string, policy::CircuitBreaker> breakers_;  // by target model name
+  std::mt19937 jitter_{std::random_device{}()};
 };
 
 }  // namespace hearth::gateway

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cassert>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -77,6 +78,9 @@ bool same_backend(const config::ModelEntry& a, const config::ModelEntry& b) {
            local_a->micro_batch == local_b.micro_batch &&
            local_a->cache_type_k == local_b.cache_type_k &&
            local_a->cache_type_v == local_b.cache_type_v;
+  }
+  if (const auto* cloud_a = std::get_if<config::CloudBackend>(&a.backend)) {
+    return *cloud_a == std::get<config::CloudBackend>(b.backend);
   }
   const auto& remote_a = std::get<config::RemoteBackend>(a.backend);
   const auto& remote_b = std::get<config::RemoteBackend>(b.backend);
@@ -158,7 +162,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   Backend(ModelManager& manager, config::ModelEntry entry)
       : manager(&manager), entry(std::move(entry)) {}
 
-  bool remote() const { return std::holds_alternative<config::RemoteBackend>(entry.backend); }
+  // Not a supervised worker: a remote server or a cloud provider.
+  bool remote() const { return !std::holds_alternative<config::LocalBackend>(entry.backend); }
+  bool cloud() const { return std::holds_alternative<config::CloudBackend>(entry.backend); }
   const config::LocalBackend& local() const {
     return std::get<config::LocalBackend>(entry.backend);
   }
@@ -171,7 +177,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   config::ModelEntry entry;
   std::string label;
   std::string upstream_model;
-  std::string authorization;
+  http::Headers upstream_headers;
+  std::optional<config::ProviderApi> provider_api;
+  config::Provider provider;  // cloud only: the provider settings the client was built with
   BackendState state = BackendState::unloaded;
   std::string last_error;
   std::shared_ptr<WorkerProcess> process;
@@ -231,10 +239,15 @@ void Lease::release() {
 http::HttpClient& Lease::client() const { return *backend_->client; }
 const std::string& Lease::label() const { return backend_->label; }
 const std::string& Lease::upstream_model() const { return backend_->upstream_model; }
-const std::string& Lease::authorization() const { return backend_->authorization; }
+const http::Headers& Lease::upstream_headers() const { return backend_->upstream_headers; }
 bool Lease::is_local_worker() const { return !backend_->remote(); }
+config::Placement Lease::placement() const { return config::placement_of(backend_->entry); }
+std::optional<config::ProviderApi> Lease::provider_api() const { return backend_->provider_api; }
 
 void Lease::report_unreachable(const std::string& reason) {
+  if (backend_->cloud()) {
+    return;  // the circuit breaker in front of it keeps count
+  }
   if (backend_->remote()) {
     backend_->state = BackendState::remote_down;
     backend_->last_error = reason;
@@ -278,7 +291,12 @@ void ModelManager::apply(std::shared_ptr<const config::Config> config) {
     if (found == backends_.end()) {
       continue;  // created on first use
     }
-    if (same_backend(found->second->entry, entry)) {
+    const config::Provider* provider = nullptr;
+    if (const auto* cloud = std::get_if<config::CloudBackend>(&entry.backend)) {
+      provider = config_->find_provider(cloud->provider);
+    }
+    if (same_backend(found->second->entry, entry) &&
+        (provider == nullptr || *provider == found->second->provider)) {
       found->second->entry = entry;  // keep-alive and the like may change in place
       if (!found->second->remote()) {
         found->second->keep_alive = effective_keep_alive(entry.keep_alive);
@@ -302,7 +320,7 @@ void ModelManager::apply(std::shared_ptr<const config::Config> config) {
     }
   }
   for (const auto& entry : config_->models) {
-    if (entry.load_on_start && !std::holds_alternative<config::RemoteBackend>(entry.backend)) {
+    if (entry.load_on_start && std::holds_alternative<config::LocalBackend>(entry.backend)) {
       auto backend = backend_for(entry);
       if (backend->state == BackendState::unloaded && make_room(*backend)) {
         backend->state = BackendState::starting;
@@ -325,7 +343,7 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
     backend->upstream_model = remote->upstream_model.empty() ? entry.name : remote->upstream_model;
     if (!remote->api_key_env.empty()) {
       if (const char* key = std::getenv(remote->api_key_env.c_str()); key != nullptr && *key) {
-        backend->authorization = std::string("Bearer ") + key;
+        backend->upstream_headers.emplace_back("authorization", std::string("Bearer ") + key);
       } else {
         spdlog::warn("model {}: environment variable {} is not set; sending no API key", entry.name,
                      remote->api_key_env);
@@ -341,6 +359,8 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
       backend->state = BackendState::remote_down;
       backend->last_error = endpoint.error();
     }
+  } else if (const auto* cloud = std::get_if<config::CloudBackend>(&entry.backend)) {
+    start_cloud_backend(*backend, *cloud);
   } else {
     backend->upstream_model = entry.name;
     backend->keep_alive = effective_keep_alive(entry.keep_alive);
@@ -352,6 +372,52 @@ std::shared_ptr<Backend> ModelManager::backend_for(const config::ModelEntry& ent
   }
   backends_.emplace(entry.name, backend);
   return backend;
+}
+
+void ModelManager::start_cloud_backend(Backend& backend, const config::CloudBackend& cloud) {
+  const config::Provider* provider = config_->find_provider(cloud.provider);
+  assert(provider != nullptr &&
+         "the configuration checks that every cloud model's provider exists");
+  backend.provider = *provider;
+  backend.provider_api = provider->api;
+  backend.label = "cloud:" + provider->name;
+  backend.upstream_model = cloud.upstream_model.empty() ? backend.entry.name : cloud.upstream_model;
+  backend.state = BackendState::remote_down;
+  const char* key = std::getenv(provider->api_key_env.c_str());
+  if (key == nullptr || *key == '\0') {
+    // Said once here; every request that would have used it falls back with the same reason.
+    backend.last_error = "the environment variable " + provider->api_key_env +
+                         " (the key for provider " + provider->name + ") is not set";
+    spdlog::warn("model {}: {}", backend.entry.name, backend.last_error);
+    return;
+  }
+  if (provider->api == config::ProviderApi::anthropic) {
+    backend.upstream_headers.emplace_back("x-api-key", key);
+    backend.upstream_headers.emplace_back("anthropic-version", provider->anthropic_version);
+  } else {
+    backend.upstream_headers.emplace_back("authorization", std::string("Bearer ") + key);
+  }
+  auto& shared = provider_clients_[provider->name];
+  if (!shared.client || !(shared.provider == *provider)) {
+    auto endpoint = http::Endpoint::parse(provider->base_url);
+    if (!endpoint) {
+      backend.last_error = "provider " + provider->name + ": " + endpoint.error();
+      return;
+    }
+    http::ClientOptions options;
+    options.timeouts.connect = provider->connect_timeout;
+    options.timeouts.first_byte = provider->first_byte_timeout;
+    options.timeouts.idle = provider->first_byte_timeout;
+    options.timeouts.total = provider->total_timeout;
+    options.max_idle_connections = static_cast<std::size_t>(provider->max_idle_connections);
+    options.tls.ca_file = provider->ca_file;
+    options.single_threaded = true;
+    shared.provider = *provider;
+    shared.client =
+        std::make_shared<http::HttpClient>(io_context_.get_executor(), endpoint.value(), options);
+  }
+  backend.client = shared.client;
+  backend.state = BackendState::remote_up;
 }
 
 net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
@@ -386,7 +452,7 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
       case BackendState::remote_down:
         if (!backend->client) {
           co_return unexpected(unavailable(
-              "Model '" + entry.name + "' has an unusable backend URL: " + backend->last_error, 30,
+              "Model '" + entry.name + "' has an unusable backend: " + backend->last_error, 30,
               "backend_unavailable"));
         }
         // Unreachable at the last check: still try, the check may be stale and the request
@@ -842,6 +908,9 @@ BackendStatus ModelManager::status(const std::string& model) const {
       if (const auto* entry = config_->find_model(model)) {
         if (const auto* remote = std::get_if<config::RemoteBackend>(&entry->backend)) {
           status.backend = remote->base_url;
+          status.state = BackendState::remote_up;
+        } else if (const auto* cloud = std::get_if<config::CloudBackend>(&entry->backend)) {
+          status.backend = "cloud:" + cloud->provider;
           status.state = BackendState::remote_up;
         }
       }

@@ -18,6 +18,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,8 +72,13 @@ class Lease {
   http::HttpClient& client() const;
   const std::string& label() const;           // for x-hearth-backend and the access log
   const std::string& upstream_model() const;  // the "model" the backend knows
-  const std::string& authorization() const;   // "Bearer ..." for a remote with a key, or ""
+  // Headers every request to this backend carries: its key ("authorization: Bearer ..." or, for
+  // an Anthropic provider, "x-api-key" and "anthropic-version"). Never logged.
+  const http::Headers& upstream_headers() const;
   bool is_local_worker() const;
+  config::Placement placement() const;
+  // The wire format of a cloud provider; nullopt for workers and remote OpenAI-compatible servers.
+  std::optional<config::ProviderApi> provider_api() const;
   // The request saw the backend fail in a way that suggests it is down (connect refused).
   void report_unreachable(const std::string& reason);
   // Overrides the model's keep-alive from this request on (Ollama's keep_alive).
@@ -116,6 +122,7 @@ class ModelManager {
  private:
   friend class Backend;
   std::shared_ptr<Backend> backend_for(const config::ModelEntry& entry);
+  void start_cloud_backend(Backend& backend, const config::CloudBackend& cloud);
   net::awaitable<void> start_worker(std::shared_ptr<Backend> backend);
   net::awaitable<void> watch_exit(std::shared_ptr<Backend> backend, uint64_t generation);
   net::awaitable<void> health_loop(std::shared_ptr<Backend> backend, uint64_t generation);
@@ -133,6 +140,13 @@ class ModelManager {
   std::map<std::string, std::shared_ptr<Backend>> backends_;  // by entry name
   std::vector<std::shared_ptr<Backend>> retired_;             // unloading after a reload
   std::list<net::steady_timer*> waiters_;
+  // One pooled client per cloud provider (keyed by its name), shared by its models; replaced
+  // when a reload changes the provider.
+  struct ProviderClient {
+    config::Provider provider;
+    std::shared_ptr<http::HttpClient> client;
+  };
+  std::map<std::string, ProviderClient> provider_clients_;
   net::steady_timer housekeeping_timer_;
   uint64_t next_socket_id_ = 0;
   bool stopping_ = false;

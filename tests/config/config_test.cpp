@@ -107,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, ConfigCase, testing::ValuesIn(list_cases()),
 
 TEST(ConfigCases, DirectoryHoldsTheCases) {
   // Guards against a moved directory silently instantiating no cases.
-  EXPECT_GE(list_cases().size(), 40U);
+  EXPECT_GE(list_cases().size(), 130U);
 }
 
 // ---- Programmatic tests -------------------------------------------------------------------------
@@ -157,6 +157,8 @@ Config without_provenance(Config config) {
     entry.line = 0;
     entry.from_models_dir = false;
   }
+  for (auto& provider : config.providers) provider.line = 0;
+  for (auto& rule : config.policy.rules) rule.line = 0;
   return config;
 }
 
@@ -266,6 +268,257 @@ TEST(Config, ReadsEveryModelField) {
   EXPECT_EQ(b.task, ModelTask::embedding);
   EXPECT_EQ(b.keep_alive, std::chrono::minutes(5));
   EXPECT_EQ(config->default_model, "b");
+}
+
+// Every key of providers, cloud models and policy, none at its default.
+constexpr const char* kFullPolicyYaml =
+    "providers:\n"
+    "  - name: openai-cloud\n"
+    "    api: openai\n"
+    "    base_url: https://api.example.com:8443/v1//\n"
+    "    api_key_env: EXAMPLE_API_KEY\n"
+    "    ca_file: certs/ca.pem\n"
+    "    connect_timeout: 3s\n"
+    "    first_byte_timeout: 45s\n"
+    "    total_timeout: 20m\n"
+    "    max_idle_connections: 8\n"
+    "  - name: anthropic-cloud\n"
+    "    api: anthropic\n"
+    "    base_url: http://[::1]:9999\n"
+    "    api_key_env: ANTHROPIC_KEY\n"
+    "    anthropic_version: '2024-01-01'\n"
+    "models:\n"
+    "  - name: local-a\n"
+    "    aliases: [small]\n"
+    "    path: m/a.gguf\n"
+    "  - name: lan\n"
+    "    url: http://10.0.0.5:8080\n"
+    "  - name: cloud-small\n"
+    "    provider: openai-cloud\n"
+    "    upstream_model: gpt-x-mini\n"
+    "    price: {input: 0.15, cached_input: 0.075, output: 0.6}\n"
+    "    task: embedding\n"
+    "  - name: claude\n"
+    "    provider: anthropic-cloud\n"
+    "    price: {output: 1e-7}\n"
+    "policy:\n"
+    "  deadline: 90s\n"
+    "  attempts_per_target: 3\n"
+    "  retry_backoff_initial: 50ms\n"
+    "  retry_backoff_max: 5s\n"
+    "  breaker_failures: 7\n"
+    "  breaker_open: 1m\n"
+    "  rules:\n"
+    "    - name: sensitive-local\n"
+    "      match:\n"
+    "        workload: [triage, summarise]\n"
+    "        tenant: acme\n"
+    "        task: [chat, completion, embedding, rerank]\n"
+    "        model: [gpt-4o, smart]\n"
+    "        sensitivity: [pii, secret_2, top-secret]\n"
+    "        prompt_tokens: {min: 0, max: 2000}\n"
+    "        max_tokens: {max: 512}\n"
+    "        tools: false\n"
+    "        images: true\n"
+    "        time_of_day: ['09:00-17:30', 22:00-06:00, 00:00-24:00]\n"
+    "        placement: [local, cloud, auto]\n"
+    "      targets: [local-a, lan]\n"
+    "      never_cloud: true\n"
+    "      allow_placement: false\n"
+    "      max_cost_per_request: 0.05\n"
+    "      latency_slo: 2s\n"
+    "      escalate:\n"
+    "        json_schema: true\n"
+    "        min_mean_logprob: -1.25\n"
+    "        on_empty: false\n"
+    "        on_truncated: false\n"
+    "    - name: fallback\n"
+    "      match: {prompt_tokens: {min: 100}}\n"
+    "      targets: [small, cloud-small, claude]\n"
+    "      allow_placement: true\n"
+    "      max_cost_per_request: 0\n"
+    "      escalate: {}\n"
+    "    - name: catch-all\n";
+
+TEST(Config, ReadsEveryProviderCloudModelAndPolicyField) {
+  TempDir dir;
+  dir.write("m/a.gguf");
+  dir.write("certs/ca.pem");
+  auto config = parse_config(kFullPolicyYaml, (dir.path() / "hearth.yaml").string());
+  ASSERT_TRUE(config) << config.error().to_string();
+
+  ASSERT_EQ(config->providers.size(), 2U);
+  const Provider& openai = config->providers[0];
+  EXPECT_EQ(openai.name, "openai-cloud");
+  EXPECT_EQ(openai.api, ProviderApi::openai);
+  EXPECT_EQ(openai.base_url, "https://api.example.com:8443/v1");
+  EXPECT_EQ(openai.api_key_env, "EXAMPLE_API_KEY");
+  EXPECT_EQ(openai.ca_file, (dir.path() / "certs/ca.pem").string());
+  EXPECT_EQ(openai.connect_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(openai.first_byte_timeout, std::chrono::seconds(45));
+  EXPECT_EQ(openai.total_timeout, std::chrono::minutes(20));
+  EXPECT_EQ(openai.max_idle_connections, 8);
+  EXPECT_EQ(openai.anthropic_version, Provider{}.anthropic_version);
+  EXPECT_EQ(openai.line, 2);
+  const Provider& anthropic = config->providers[1];
+  EXPECT_EQ(anthropic.api, ProviderApi::anthropic);
+  EXPECT_EQ(anthropic.base_url, "http://[::1]:9999");
+  EXPECT_EQ(anthropic.ca_file, "");
+  EXPECT_EQ(anthropic.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(anthropic.first_byte_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(anthropic.total_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(anthropic.max_idle_connections, 64);
+  EXPECT_EQ(anthropic.anthropic_version, "2024-01-01");
+  EXPECT_EQ(config->find_provider("anthropic-cloud"), &anthropic);
+  EXPECT_EQ(config->find_provider("anthropic"), nullptr);
+
+  ASSERT_EQ(names(config.value()),
+            (std::vector<std::string>{"local-a", "lan", "cloud-small", "claude"}));
+  EXPECT_EQ(placement_of(config->models[0]), Placement::local);
+  EXPECT_EQ(placement_of(config->models[1]), Placement::local);
+  EXPECT_EQ(placement_of(config->models[2]), Placement::cloud);
+  const auto& small = std::get<CloudBackend>(config->models[2].backend);
+  EXPECT_EQ(small.provider, "openai-cloud");
+  EXPECT_EQ(small.upstream_model, "gpt-x-mini");
+  EXPECT_EQ(small.price, (Price{0.15, 0.075, 0.6}));
+  EXPECT_EQ(config->models[2].task, ModelTask::embedding);
+  const auto& claude = std::get<CloudBackend>(config->models[3].backend);
+  EXPECT_EQ(claude.provider, "anthropic-cloud");
+  EXPECT_EQ(claude.upstream_model, "claude");
+  EXPECT_EQ(claude.price, (Price{0, 0, 1e-7}));
+
+  const PolicySettings& policy = config->policy;
+  EXPECT_EQ(policy.deadline, std::chrono::seconds(90));
+  EXPECT_EQ(policy.attempts_per_target, 3);
+  EXPECT_EQ(policy.retry_backoff_initial, std::chrono::milliseconds(50));
+  EXPECT_EQ(policy.retry_backoff_max, std::chrono::seconds(5));
+  EXPECT_EQ(policy.breaker_failures, 7);
+  EXPECT_EQ(policy.breaker_open, std::chrono::minutes(1));
+  ASSERT_EQ(policy.rules.size(), 3U);
+
+  const Rule& sensitive = policy.rules[0];
+  EXPECT_EQ(sensitive.name, "sensitive-local");
+  EXPECT_EQ(sensitive.line, 38);
+  const RuleMatch& match = sensitive.match;
+  EXPECT_EQ(match.workloads, (std::vector<std::string>{"triage", "summarise"}));
+  EXPECT_EQ(match.tenants, (std::vector<std::string>{"acme"}));
+  EXPECT_EQ(match.tasks, (std::vector<RequestTask>{RequestTask::chat, RequestTask::completion,
+                                                   RequestTask::embedding, RequestTask::rerank}));
+  EXPECT_EQ(match.models, (std::vector<std::string>{"gpt-4o", "smart"}));
+  EXPECT_EQ(match.sensitivity, (std::vector<std::string>{"pii", "secret_2", "top-secret"}));
+  EXPECT_EQ(match.prompt_tokens, (IntegerRange{0, 2000}));
+  EXPECT_EQ(match.max_tokens, (IntegerRange{std::nullopt, 512}));
+  EXPECT_EQ(match.tools, false);
+  EXPECT_EQ(match.images, true);
+  EXPECT_EQ(match.time_of_day,
+            (std::vector<TimeWindow>{{9 * 60, 17 * 60 + 30}, {22 * 60, 6 * 60}, {0, 24 * 60}}));
+  EXPECT_EQ(match.placement,
+            (std::vector<Placement>{Placement::local, Placement::cloud, Placement::automatic}));
+  EXPECT_EQ(sensitive.targets, (std::vector<std::string>{"local-a", "lan"}));
+  EXPECT_TRUE(sensitive.never_cloud);
+  EXPECT_FALSE(sensitive.allow_placement);
+  EXPECT_EQ(sensitive.max_cost_per_request, 0.05);
+  EXPECT_EQ(sensitive.latency_slo, std::chrono::seconds(2));
+  EXPECT_EQ(sensitive.escalate, (Escalation{true, -1.25, false, false}));
+
+  const Rule& fallback = policy.rules[1];
+  RuleMatch from_100;
+  from_100.prompt_tokens = IntegerRange{100, std::nullopt};
+  EXPECT_EQ(fallback.match, from_100);
+  EXPECT_EQ(fallback.targets, (std::vector<std::string>{"small", "cloud-small", "claude"}));
+  EXPECT_FALSE(fallback.never_cloud);
+  EXPECT_TRUE(fallback.allow_placement);
+  EXPECT_EQ(fallback.max_cost_per_request, 0.0);
+  EXPECT_EQ(fallback.latency_slo, std::nullopt);
+  EXPECT_EQ(fallback.escalate, Escalation{});  // present, with the default checks
+
+  const Rule& catch_all = policy.rules[2];
+  EXPECT_EQ(catch_all.match, RuleMatch{});
+  EXPECT_TRUE(catch_all.targets.empty());
+  EXPECT_EQ(catch_all.max_cost_per_request, std::nullopt);
+  EXPECT_EQ(catch_all.escalate, std::nullopt);
+}
+
+TEST(Config, PolicyDefaultsWhenAbsent) {
+  auto config = parse_config("policy:\n  rules:\n    - name: r\n", "c.yaml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  PolicySettings expected;
+  Rule rule;
+  rule.name = "r";
+  rule.line = 3;
+  expected.rules.push_back(rule);
+  EXPECT_EQ(config->policy, expected);
+  EXPECT_EQ(config->policy.deadline, std::chrono::minutes(2));
+  EXPECT_EQ(config->policy.attempts_per_target, 2);
+  EXPECT_EQ(config->policy.retry_backoff_initial, std::chrono::milliseconds(100));
+  EXPECT_EQ(config->policy.retry_backoff_max, std::chrono::seconds(2));
+  EXPECT_EQ(config->policy.breaker_failures, 5);
+  EXPECT_EQ(config->policy.breaker_open, std::chrono::seconds(30));
+  EXPECT_TRUE(config->providers.empty());
+}
+
+TEST(Config, AStringMatchesLikeAListOfOne) {
+  auto config = parse_config(
+      "policy:\n"
+      "  rules:\n"
+      "    - name: r\n"
+      "      match: {workload: w, tenant: t, task: rerank, model: m, sensitivity: s,\n"
+      "              time_of_day: 22:00-24:00, placement: cloud}\n",
+      "c.yaml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  const RuleMatch& match = config->policy.rules[0].match;
+  EXPECT_EQ(match.workloads, (std::vector<std::string>{"w"}));
+  EXPECT_EQ(match.tenants, (std::vector<std::string>{"t"}));
+  EXPECT_EQ(match.tasks, (std::vector<RequestTask>{RequestTask::rerank}));
+  EXPECT_EQ(match.models, (std::vector<std::string>{"m"}));
+  EXPECT_EQ(match.sensitivity, (std::vector<std::string>{"s"}));
+  EXPECT_EQ(match.time_of_day, (std::vector<TimeWindow>{{22 * 60, 24 * 60}}));
+  EXPECT_EQ(match.placement, (std::vector<Placement>{Placement::cloud}));
+}
+
+TEST(Config, ProviderUrlsAcceptOnlyHttpsOrLoopbackHttp) {
+  const auto load = [](const std::string& url) {
+    return parse_config("providers:\n  - {name: p, api_key_env: K, base_url: '" + url + "'}\n",
+                        "c.yaml");
+  };
+  for (const char* url : {"https://api.example.com", "https://api.example.com:443/v1/",
+                          "https://10.1.2.3/x", "https://[2001:db8::1]:8443",
+                          "http://127.0.0.1:8080", "http://localhost/v1", "http://[::1]:1"}) {
+    auto config = load(url);
+    EXPECT_TRUE(config) << url << ": " << config.error().to_string();
+  }
+  for (const char* url :
+       {"http://api.example.com", "http://10.0.0.1:80", "http://127.0.0.2", "ftp://x", "https://",
+        "https://host:99999", "https://user@host", "https://host/a?b=c", "https://host/#x",
+        "https://::1", "https://[::1", "api.example.com", ""}) {
+    auto config = load(url);
+    EXPECT_FALSE(config) << url;
+  }
+  auto trimmed = load("https://api.example.com/v1///");
+  ASSERT_TRUE(trimmed) << trimmed.error().to_string();
+  EXPECT_EQ(trimmed->providers[0].base_url, "https://api.example.com/v1");
+}
+
+TEST(Config, EnumNames) {
+  EXPECT_EQ(to_string(ProviderApi::openai), "openai");
+  EXPECT_EQ(to_string(ProviderApi::anthropic), "anthropic");
+  EXPECT_EQ(to_string(Placement::local), "local");
+  EXPECT_EQ(to_string(Placement::cloud), "cloud");
+  EXPECT_EQ(to_string(Placement::automatic), "auto");
+  EXPECT_EQ(to_string(RequestTask::chat), "chat");
+  EXPECT_EQ(to_string(RequestTask::completion), "completion");
+  EXPECT_EQ(to_string(RequestTask::embedding), "embedding");
+  EXPECT_EQ(to_string(RequestTask::rerank), "rerank");
+}
+
+TEST(Config, PlacementOfEachBackend) {
+  ModelEntry entry;
+  entry.backend = LocalBackend{};
+  EXPECT_EQ(placement_of(entry), Placement::local);
+  entry.backend = RemoteBackend{};
+  EXPECT_EQ(placement_of(entry), Placement::local);
+  entry.backend = CloudBackend{};
+  EXPECT_EQ(placement_of(entry), Placement::cloud);
 }
 
 TEST(Config, FindModelMatchesNameOrAliasExactly) {
@@ -446,6 +699,56 @@ TEST(Config, ExplainRoundTripsAFullConfigWithScannedModels) {
   expect_round_trip(config.value());
 }
 
+TEST(Config, ExplainRoundTripsProvidersCloudModelsAndPolicy) {
+  TempDir dir;
+  dir.write("m/a.gguf");
+  dir.write("certs/ca.pem");
+  const fs::path file = dir.write("hearth.yaml", kFullPolicyYaml);
+  // The explanation names environment variables; it never reads them.
+  setenv("EXAMPLE_API_KEY", "sk-example-secret-value", 1);
+  auto config = load_config_file(file.string());
+  ASSERT_TRUE(config) << config.error().to_string();
+  expect_round_trip(config.value());
+  const std::string text = explain(config.value());
+  unsetenv("EXAMPLE_API_KEY");
+  EXPECT_EQ(text.find("sk-example-secret-value"), std::string::npos) << text;
+  EXPECT_NE(text.find("api_key_env: EXAMPLE_API_KEY"), std::string::npos) << text;
+  EXPECT_NE(text.find("anthropic_version: \"2024-01-01\""), std::string::npos) << text;
+  // Only an anthropic provider has a version.
+  EXPECT_EQ(text.find("anthropic_version"), text.rfind("anthropic_version")) << text;
+  EXPECT_NE(text.find("00:00-24:00"), std::string::npos) << text;
+  EXPECT_NE(text.find("22:00-06:00"), std::string::npos) << text;
+}
+
+TEST(Config, ExplainRoundTripsNumbersExactly) {
+  Config config;
+  Provider provider;
+  provider.name = "p";
+  provider.base_url = "https://p.example";
+  provider.api_key_env = "P_KEY";
+  config.providers.push_back(provider);
+  ModelEntry entry;
+  entry.name = "c";
+  entry.backend = CloudBackend{"p", "c", Price{0.1 + 0.2, 1.0 / 3, 123456789.125}};
+  config.models.push_back(entry);
+  Rule rule;
+  rule.name = "r";
+  rule.targets = {"c"};
+  rule.max_cost_per_request = 2.0 / 3;
+  rule.escalate = Escalation{false, -1e-9, true, false};
+  config.policy.rules.push_back(rule);
+  expect_round_trip(config);
+}
+
+TEST(Config, ExplainShowsEmptyProvidersAndDefaultPolicy) {
+  const std::string text = explain(Config{});
+  EXPECT_NE(text.find("providers: []"), std::string::npos) << text;
+  EXPECT_NE(text.find("policy:"), std::string::npos) << text;
+  EXPECT_NE(text.find("deadline: 2m"), std::string::npos) << text;
+  EXPECT_NE(text.find("retry_backoff_initial: 100ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("rules: []"), std::string::npos) << text;
+}
+
 TEST(Config, ExplainRoundTripsDefaultConfigWithModels) {
   TempDir dir;
   dir.write("one.gguf");
@@ -474,6 +777,8 @@ TEST(Config, ExampleConfigParses) {
   Config defaults;
   EXPECT_EQ(config->server, defaults.server);
   EXPECT_EQ(config->workers, defaults.workers);
+  EXPECT_EQ(config->policy, defaults.policy);
+  EXPECT_TRUE(config->providers.empty());
   expect_round_trip(config.value());
 }
 
