@@ -560,6 +560,20 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
         content_type = kJson;
       }
     }
+    if (status >= 400 && cloud && (status == 401 || status == 403)) {
+      // The provider refused the gateway's own key: not the client's fault, and not something
+      // the client could fix. Say so, and let the next target answer.
+      spdlog::warn("model {}: provider {} refused the gateway's key (HTTP {})", entry.name,
+                   lease->label(), status);
+      attempt.reason = "provider_auth_failed";
+      attempt.backend_failure = true;
+      attempt.error = api::api_error(502,
+                                     "The provider behind model '" + entry.name + "' (" +
+                                         lease->label() + ") refused the gateway's API key (HTTP " +
+                                         std::to_string(status) + ")",
+                                     "provider_auth_failed");
+      co_return attempt;
+    }
     if (status >= 400) {
       const bool retryable_status = status == 429 || status >= 500;
       const bool context_too_long = status == 400 && local && !last_target &&

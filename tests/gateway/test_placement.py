@@ -475,6 +475,9 @@ class FallbackTest(PlacementTestCase):
           - name: keyless
             base_url: {other_url}
             api_key_env: HEARTH_TEST_UNSET_KEY
+          - name: wrong-key
+            base_url: {other_url}
+            api_key_env: OPENAI_KEY
         models:
           - name: stories
             path: {stories}
@@ -494,6 +497,8 @@ class FallbackTest(PlacementTestCase):
             provider: dead
           - name: keyless-cloud
             provider: keyless
+          - name: wrong-key-cloud
+            provider: wrong-key
 """ + "".join("""
           - name: p-%s
             provider: openai-fake
@@ -525,6 +530,12 @@ class FallbackTest(PlacementTestCase):
             - name: keyless
               match: {{workload: keyless}}
               targets: [keyless-cloud, secondary]
+            - name: wrong-key
+              match: {{workload: wrong-key}}
+              targets: [wrong-key-cloud, stories]
+            - name: wrong-key-only
+              match: {{workload: wrong-key-only}}
+              targets: [wrong-key-cloud]
 """ + "".join("""
             - name: chain-%s
               match: {{workload: %s}}
@@ -624,6 +635,14 @@ class FallbackTest(PlacementTestCase):
         self.assert_placed(reply, "keyless", "secondary", "cloud")
         self.assertIn("keyless-cloud: backend_unavailable", reply.headers["x-hearth-fallback"])
         self.assertIn("HEARTH_TEST_UNSET_KEY", self.gateway.log_text())
+
+    def test_provider_refusing_the_gateway_key_falls_back(self):
+        reply = post(self.port, chat(), {"x-hearth-workload": "wrong-key"})
+        self.assert_placed(reply, "wrong-key", "stories", "local")
+        self.assertEqual(reply.headers["x-hearth-fallback"], "wrong-key-cloud: provider_auth_failed")
+        self.assertEqual(self.other.requests[0]["status"], 401)
+        alone = post(self.port, chat(), {"x-hearth-workload": "wrong-key-only"})
+        assert_error(self, alone, 502, "provider_auth_failed")
 
     def test_circuit_breaker_opens_half_opens_and_closes(self):
         # Fresh target for this test: "secondary" as primary of the chain is not possible, so
