@@ -230,8 +230,11 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
   for (std::size_t index = 0; index < targets.size(); ++index) {
     const config::ModelEntry& entry = *targets[index];
     const bool last_target = index + 1 == targets.size();
+    // Workers are supervised by the model manager (health checks, restarts, a load failure
+    // answered at once until its backoff ends); the breaker guards the backends it cannot see.
+    const bool supervised = std::holds_alternative<config::LocalBackend>(entry.backend);
     auto& breaker = breaker_for(entry.name, settings);
-    if (!breaker.allow()) {
+    if (!supervised && !breaker.allow()) {
       exchange.fallbacks.push_back(entry.name + ": circuit_open");
       metrics_.fallbacks.add(
           {{"rule", exchange.rule}, {"target", entry.name}, {"reason", "circuit_open"}}, 1);
@@ -257,7 +260,7 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
             {{"rule", exchange.rule}, {"target", entry.name}, {"reason", "escalated"}}, 1);
         break;
       }
-      if (attempt.backend_failure) {
+      if (attempt.backend_failure && !supervised) {
         if (breaker.record_failure()) {
           metrics_.breaker_opened.add({{"target", entry.name}}, 1);
           spdlog::warn("target {}: circuit opened after {} consecutive failures (last: {})",
@@ -269,7 +272,8 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
       publish_breaker(entry.name, breaker);
       const auto backoff = retry_backoff(settings, retry);
       const bool may_retry = attempt.retryable && retry + 1 < settings.attempts_per_target &&
-                             Clock::now() + backoff < plan.deadline && breaker.allow();
+                             Clock::now() + backoff < plan.deadline &&
+                             (supervised || breaker.allow());
       const std::string reason = attempt.reason;
       last_failure = std::move(attempt);
       if (!may_retry) {
@@ -283,7 +287,9 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
       net::steady_timer timer(co_await net::this_coro::executor);
       timer.expires_after(backoff);
       boost::system::error_code ignored;
+      const auto slept_from = Clock::now();
       co_await timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
+      exchange.upstream += Clock::now() - slept_from;  // waiting on the backend, not our work
       if (writer.cancellation().cancelled()) {
         exchange.client_gone = true;
         co_return;
@@ -336,7 +342,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   auto cancellation = writer.cancellation();
   exchange.model = entry.name;
   exchange.backend.clear();
-  auto lease = co_await models_.acquire(entry, cancellation);
+  auto lease = co_await models_.acquire(entry, cancellation, /*fail_fast=*/!last_target);
   if (!lease) {
     if (cancellation.cancelled()) {
       exchange.client_gone = true;
@@ -420,14 +426,21 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   // cancellation reaches it through the same token.
   CancellationToken attempt_cancellation;
   cancellation.on_cancel([attempt_cancellation]() mutable { attempt_cancellation.cancel(); });
-  auto timed_out = std::make_shared<bool>(false);
+  // `committed` is set once the answer's first byte is in: a timer that expired in the same
+  // instant (its handler already queued) must not cut an answer that is being relayed.
+  struct SloState {
+    bool timed_out = false;
+    bool committed = false;
+  };
+  auto slo = std::make_shared<SloState>();
+  const auto* timed_out = &slo->timed_out;
   net::steady_timer slo_timer(co_await net::this_coro::executor);
   if (rule != nullptr && rule->latency_slo) {
     slo_timer.expires_after(*rule->latency_slo);
     slo_timer.async_wait(
-        [timed_out, attempt_cancellation](const boost::system::error_code& error) mutable {
-          if (!error) {
-            *timed_out = true;
+        [slo, attempt_cancellation](const boost::system::error_code& error) mutable {
+          if (!error && !slo->committed) {
+            slo->timed_out = true;
             attempt_cancellation.cancel();
           }
         });
@@ -542,6 +555,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       }
       body += *piece.value();
     }
+    slo->committed = true;
     slo_timer.cancel();
     if (anthropic) {
       if (status >= 400) {
@@ -648,6 +662,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     co_return attempt;
   }
+  slo->committed = true;
   slo_timer.cancel();
   std::optional<cloud::AnthropicStreamTranslator> translator;
   if (anthropic) {

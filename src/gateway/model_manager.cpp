@@ -421,7 +421,7 @@ void ModelManager::start_cloud_backend(Backend& backend, const config::CloudBack
 }
 
 net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
-    const config::ModelEntry& entry, CancellationToken cancellation) {
+    const config::ModelEntry& entry, CancellationToken cancellation, bool fail_fast) {
   const auto wait_timeout = config_->workers.wait_timeout;
   const auto deadline = Clock::now() + wait_timeout;
   auto backend = backend_for(entry);
@@ -441,6 +441,10 @@ net::awaitable<Expected<Lease, api::ApiError>> ModelManager::acquire(
     }
     const bool suspect =
         backend->state == BackendState::ready && Clock::now() < backend->suspect_until;
+    if (fail_fast && (suspect || backend->state == BackendState::restarting)) {
+      co_return unexpected(unavailable("Model '" + entry.name + "' is restarting its worker", 1,
+                                       "worker_restarting"));
+    }
     switch (backend->state) {
       case BackendState::ready:
         if (suspect) {

@@ -104,8 +104,11 @@ class ModelManager {
   // A lease on a ready backend for `entry`, starting its worker (and making room) if needed and
   // waiting, bounded by workers.wait_timeout, while it loads or restarts. Errors are OpenAI
   // errors (503 with Retry-After while a model cannot be had in time).
+  // With `fail_fast` (the policy has another target to try), a worker that is restarting, or
+  // that just refused a connection, is an immediate 503 `worker_restarting` instead of a wait.
   net::awaitable<Expected<Lease, api::ApiError>> acquire(const config::ModelEntry& entry,
-                                                         CancellationToken cancellation);
+                                                         CancellationToken cancellation,
+                                                         bool fail_fast = false);
 
   BackendStatus status(const std::string& model) const;
   std::vector<BackendStatus> statuses() const;

@@ -24,9 +24,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import (HOST, SCALE, ManagedProcess, assert_error, http_request,  # noqa: E402
-                     metric_value, metrics, open_stream, parse_sse, post, raw_exchange,
-                     stop_and_check, wait_for_metric)
+from harness import (HOST, SCALE, ManagedProcess, assert_error, children_of,  # noqa: E402
+                     http_request, metric_value, metrics, open_stream, parse_sse, post,
+                     raw_exchange, stop_and_check, wait_for_metric)
 
 HEARTH_BIN = os.environ.get("HEARTH_BIN", "")
 FIXTURES = os.environ.get("HEARTH_FIXTURES_DIR", "")
@@ -48,24 +48,6 @@ def setUpModule():
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def children_of(pid):
-    """Pids of the live (non-zombie) processes whose parent is `pid`, with their command lines."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) != pid or fields[0] == "Z":
-                continue
-            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
-                found[int(entry)] = cmdline.read().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 def worker_pids(gateway_pid, model):

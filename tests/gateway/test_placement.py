@@ -12,6 +12,7 @@ Environment (set by ctest): HEARTH_BIN, HEARTH_STORIES_MODEL, HEARTH_SANITIZED. 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import (HOST, SCALE, ManagedProcess, assert_error, free_port,  # noqa: E402
-                     http_request, metric_value, metrics, parse_sse, stop_and_check)
+from harness import (HOST, SCALE, ManagedProcess, assert_error, children_of,  # noqa: E402
+                     free_port, http_request, metric_value, metrics, parse_sse, stop_and_check)
 from fake_cloud import FakeCloud  # noqa: E402
 
 HEARTH_BIN = os.environ.get("HEARTH_BIN", "")
@@ -461,6 +462,8 @@ FALLBACK_CASES = ["429", "5xx", "closed", "slo", "cut-before", "cut-after", "bre
 class FallbackTest(PlacementTestCase):
     CONFIG = """
         default_model: stories
+        workers:
+          restart_backoff_initial: 5s
         providers:
           - name: openai-fake
             base_url: {openai_url}
@@ -491,6 +494,9 @@ class FallbackTest(PlacementTestCase):
             threads: 1
           - name: broken-local
             path: {dir}/broken.gguf
+          - name: restarting-local
+            path: {stories}
+            threads: 1
           - name: secondary
             provider: other-fake
           - name: dead-cloud
@@ -520,6 +526,9 @@ class FallbackTest(PlacementTestCase):
             - name: worker-down
               match: {{workload: worker-down}}
               targets: [broken-local, stories]
+            - name: restart
+              match: {{workload: restart}}
+              targets: [restarting-local, secondary]
             - name: sensitive
               match: {{workload: sensitive}}
               targets: [broken-local]
@@ -617,6 +626,24 @@ class FallbackTest(PlacementTestCase):
         reply = post(self.port, chat(), {"x-hearth-workload": "worker-down"})
         self.assert_placed(reply, "worker-down", "stories", "local")
         self.assertIn("broken-local: model_load_failed", reply.headers["x-hearth-fallback"])
+
+    def test_worker_restarting_falls_back_without_waiting(self):
+        reply = post(self.port, chat(), {"x-hearth-workload": "restart"})
+        self.assert_placed(reply, "restart", "restarting-local", "local")
+        workers = [pid for pid, argv in children_of(self.gateway.proc.pid).items()
+                   if b"restarting-local" in argv]
+        self.assertEqual(len(workers), 1, workers)
+        os.kill(workers[0], signal.SIGKILL)
+        started = time.monotonic()
+        reply = post(self.port, chat(), {"x-hearth-workload": "restart"})
+        self.assert_placed(reply, "restart", "secondary", "cloud")
+        self.assertTrue(reply.headers["x-hearth-fallback"].startswith("restarting-local: "),
+                        reply.headers)
+        self.assertLess(time.monotonic() - started, 4)  # not held for the 5 s restart backoff
+        # Again while it restarts: the manager knows, so no connection is even tried.
+        reply = post(self.port, chat(), {"x-hearth-workload": "restart"})
+        self.assertEqual(reply.headers["x-hearth-fallback"],
+                         "restarting-local: worker_restarting")
 
     def test_never_cloud_request_whose_local_targets_fail_gets_503(self):
         reply = post(self.port, chat(), {"x-hearth-workload": "sensitive"})

@@ -111,6 +111,24 @@ class ManagedProcess:
         return self.proc.returncode
 
 
+def children_of(pid):
+    """Pids of the live (non-zombie) processes whose parent is `pid`, with their command lines."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != pid or fields[0] == "Z":
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                found[int(entry)] = cmdline.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
