@@ -64,6 +64,8 @@ class AnthropicStreamTranslator {
   // The stream failed: the provider sent an error event, or an event this translator could not
   // read (502).
   const std::optional<api::ApiError>& error() const { return error_; }
+  // Usage reported so far (message_start and message_delta), for cost accounting.
+  const AnthropicTokenCounts& tokens() const { return tokens_; }
 
  private:
   struct ToolBlock {

@@ -129,6 +129,25 @@ std::string quality_problem(const config::Escalation& escalation, const api::Rou
 // The metric label of a reason: its first word ("schema_violation: /a: ..." -> schema_violation).
 std::string reason_label(const std::string& reason) { return reason.substr(0, reason.find(':')); }
 
+// The usage chunk of an OpenAI stream (present when the client asked for
+// stream_options.include_usage), found among the last bytes relayed.
+std::optional<api::AnswerSummary> usage_in_stream_tail(const std::string& tail) {
+  const auto at = tail.rfind("\"usage\"");
+  if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  const auto start = tail.rfind("data: ", at);
+  const auto end = tail.find("\n", at);
+  if (start == std::string::npos || end == std::string::npos) {
+    return std::nullopt;
+  }
+  auto summary = api::summarize_answer(std::string_view(tail).substr(start + 6, end - start - 6));
+  if (!summary || summary->prompt_tokens + summary->completion_tokens == 0) {
+    return std::nullopt;
+  }
+  return std::move(summary.value());
+}
+
 double answer_cost(const config::CloudBackend& cloud, const api::AnswerSummary& usage) {
   const double cached_price =
       cloud.price.cached_input > 0 ? cloud.price.cached_input : cloud.price.input;
@@ -679,8 +698,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     exchange.client_gone = true;
     co_return attempt;
   }
-  // The last few bytes relayed, to find "data: [DONE]" even when split across pieces.
+  // The last bytes relayed: "data: [DONE]" may be split across pieces, and a cloud stream's
+  // usage chunk (stream_options.include_usage) comes just before it.
   std::string tail;
+  const std::size_t tail_keep = cloud ? 8192 : 64;
   bool saw_done = false;
   std::string broken_reason;
   std::optional<std::string> data = std::move(*first.value());
@@ -698,8 +719,8 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       if (tail.find(kDoneMarker) != std::string::npos) {
         saw_done = true;
       }
-      if (tail.size() > 64) {
-        tail.erase(0, tail.size() - 64);
+      if (tail.size() > tail_keep) {
+        tail.erase(0, tail.size() - tail_keep);
       }
     }
     exchange.bytes_out += out.size();
@@ -722,6 +743,25 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       break;
     }
     data = std::move(*piece.value());
+  }
+  if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
+    std::optional<api::AnswerSummary> usage;
+    if (translator) {
+      const auto& tokens = translator->tokens();
+      usage.emplace();
+      usage->prompt_tokens = tokens.input + tokens.cache_creation + tokens.cache_read;
+      usage->cached_tokens = tokens.cache_read;
+      usage->completion_tokens = tokens.output;
+    } else {
+      usage = usage_in_stream_tail(tail);
+    }
+    if (usage) {
+      const double cost = answer_cost(*priced, *usage);
+      metrics_.cloud_cost.add({{"model", entry.name}}, cost);
+      if (!exchange.escalation.empty()) {
+        metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+      }
+    }
   }
   if (!saw_done) {
     // Never let a broken stream look like a finished one: an explicit error event, no [DONE],

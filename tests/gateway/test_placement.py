@@ -383,6 +383,17 @@ class RuleTest(PlacementTestCase):
         after = metric_value(metrics(self.port), "hearth_gateway_cloud_cost_usd_total")
         self.assertAlmostEqual(after - before, expected, places=12)
 
+    def test_cloud_cost_is_counted_from_a_streamed_usage_chunk(self):
+        before = metric_value(metrics(self.port), "hearth_gateway_cloud_cost_usd_total") or 0
+        reply = post(self.port, chat(text="one two three", stream=True,
+                                     stream_options={"include_usage": True}),
+                     {"x-hearth-workload": "triage"})
+        payloads = parse_sse(self, reply)
+        usage = payloads[-1]["usage"]
+        expected = (usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 2.0) / 1e6
+        after = metric_value(metrics(self.port), "hearth_gateway_cloud_cost_usd_total")
+        self.assertAlmostEqual(after - before, expected, places=12)
+
     def test_access_log_has_the_placement(self):
         post(self.port, chat(), {"x-hearth-workload": "triage"})
         line = wait_until(lambda: [l for l in self.access_log_lines() if l.get("rule") == "triage"],
@@ -826,6 +837,7 @@ class AnthropicTest(PlacementTestCase):
           - name: claude
             provider: anthropic-fake
             upstream_model: claude-fake-1
+            price: {{input: 3.0, cached_input: 0.3, output: 15.0}}
         """
 
     def test_chat_round_trip(self):
@@ -865,6 +877,21 @@ class AnthropicTest(PlacementTestCase):
         self.assertEqual(finish, "tool_calls")
         self.assertEqual(self.anthropic.requests[0]["json"]["tools"][0]["input_schema"]["type"],
                          "object")
+
+    def test_streamed_usage_is_translated_and_costed(self):
+        before = metric_value(metrics(self.port), "hearth_gateway_cloud_cost_usd_total") or 0
+        self.anthropic.script({"usage": {"cache_read_input_tokens": 4}})
+        reply = post(self.port, {"model": "claude", "stream": True, "max_tokens": 50,
+                                 "stream_options": {"include_usage": True},
+                                 "messages": [{"role": "user", "content": "Hi there you"}]})
+        payloads = parse_sse(self, reply)
+        usage = payloads[-1]["usage"]
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        self.assertEqual(cached, 4)
+        expected = ((usage["prompt_tokens"] - cached) * 3.0 + cached * 0.3 +
+                    usage["completion_tokens"] * 15.0) / 1e6
+        after = metric_value(metrics(self.port), "hearth_gateway_cloud_cost_usd_total")
+        self.assertAlmostEqual(after - before, expected, places=12)
 
     def test_provider_error_in_openai_shape(self):
         self.anthropic.script({"status": 400})
