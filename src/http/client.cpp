@@ -469,14 +469,21 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
   // handed over at once.
   bool armed = false;
   char* const scratch_space = scratch();
+  auto& body = parser.get().body();
+  body.data = scratch_space;
+  body.size = kBodyPieceBytes;
+  // A piece is everything that has arrived: several chunks read at once (the events of a fast
+  // stream) go out as one piece, so a proxy relays them with one write instead of one each. It
+  // never waits for more once it has something.
   while (!parser.is_done()) {
-    auto& body = parser.get().body();
-    body.data = scratch_space;
-    body.size = kBodyPieceBytes;
+    const bool have_some = body.size < kBodyPieceBytes;
     error_code error;
     if (auto parsed = parse_buffered(parser)) {
       error = *parsed;
     } else {
+      if (have_some) {
+        break;
+      }
       if (!armed) {
         arm(step_deadline("idle", state->timeouts.idle, state->total_deadline,
                           state->timeouts.total));
@@ -485,7 +492,7 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
       error = co_await read_some(parser);
     }
     if (error == bhttp::error::need_buffer) {
-      error = {};  // the scratch space is full: hand this piece over
+      break;  // the scratch space is full: hand this piece over
     }
     if (error) {
       disarm();
@@ -493,11 +500,10 @@ net::awaitable<PieceResult> Connection::read_piece(std::shared_ptr<ExchangeState
       close();
       co_return result;
     }
-    const std::size_t received = kBodyPieceBytes - body.size;
-    if (received > 0) {
-      result.piece.emplace(scratch_space, received);
-      break;
-    }
+  }
+  const std::size_t received = kBodyPieceBytes - body.size;
+  if (received > 0) {
+    result.piece.emplace(scratch_space, received);
   }
   result.done = parser.is_done();
   if (result.done) {
