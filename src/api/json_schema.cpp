@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/json_text.hpp"
+
 namespace hearth::api {
 namespace {
 
@@ -1005,15 +1007,6 @@ std::string Validator::schema_location() const {
     }
   }
   return location;
-}
-
-// "[json.exception.parse_error.101] parse error at ..." -> "parse error at ...".
-std::string without_exception_id(std::string_view what) {
-  if (!what.empty() && what[0] == '[') {
-    const std::size_t end = what.find("] ");
-    if (end != std::string_view::npos) what.remove_prefix(end + 2);
-  }
-  return std::string(what);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/json_text.hpp"
+
 namespace hearth::api {
 
 ApiError invalid_request(std::string message, std::optional<std::string> param,
@@ -56,9 +58,6 @@ namespace {
 // Ordered: a JSON schema's property order reaches the prompt and the grammar, as in llama-server.
 using json = nlohmann::ordered_json;
 
-// Deeply nested JSON would make later recursive work (dumping a tool's schema, say) overflow the
-// stack; no honest request nests anywhere near this deep.
-constexpr int kMaxNestingDepth = 128;
 constexpr size_t kMaxStopSequences = 16;  // OpenAI allows 4; llama.cpp has no limit
 constexpr int kMaxTopLogprobs = 20;
 
@@ -112,45 +111,6 @@ size_t find_invalid_utf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-// Deepest nesting of arrays and objects, counted outside string literals.
-int nesting_depth(std::string_view text) {
-  int depth = 0;
-  int deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-// nlohmann's messages open with "[json.exception.parse_error.101] ", which means nothing to a
-// client; the rest ("parse error at line 1, column 2: ...") is the useful part.
-std::string without_exception_id(std::string_view message) {
-  if (message.starts_with("[json.exception.")) {
-    if (const size_t end = message.find("] "); end != std::string_view::npos) {
-      message.remove_prefix(end + 2);
-    }
-  }
-  return std::string(message);
-}
-
 json parse_body(std::string_view body) {
   if (const size_t bad = find_invalid_utf8(body); bad != std::string_view::npos) {
     throw RequestRejected{
@@ -158,10 +118,10 @@ json parse_body(std::string_view body) {
                             std::to_string(bad) + ")",
                         std::nullopt, "invalid_utf8")};
   }
-  if (nesting_depth(body) > kMaxNestingDepth) {
-    throw RequestRejected{invalid_request(
-        "Invalid JSON body: nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels",
-        std::nullopt, "invalid_json")};
+  if (json_nesting_depth(body) > kMaxJsonNestingDepth) {
+    throw RequestRejected{invalid_request("Invalid JSON body: nesting deeper than " +
+                                              std::to_string(kMaxJsonNestingDepth) + " levels",
+                                          std::nullopt, "invalid_json")};
   }
   json document;
   try {

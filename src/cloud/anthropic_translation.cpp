@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "api/json_text.hpp"
 #include "api/serialize.hpp"
 
 // OpenAI request fields that are dropped, because Anthropic has no equivalent or the gateway
@@ -22,9 +23,6 @@ namespace {
 // Ordered: key order of tool schemas and arguments reaches the model's prompt, so it is kept.
 using json = nlohmann::ordered_json;
 
-// Deeply nested JSON would make recursive work on it (dumping, destroying) overflow the stack; no
-// honest request or answer nests anywhere near this deep.
-constexpr int kMaxNestingDepth = 128;
 // Anthropic accepts temperatures up to 1; OpenAI's up to 2. Like Anthropic's own OpenAI
 // compatibility layer, higher values are capped rather than rejected.
 constexpr double kMaxAnthropicTemperature = 1.0;
@@ -55,55 +53,16 @@ int64_t now_seconds() {
       .count();
 }
 
-// Deepest nesting of arrays and objects, counted outside string literals.
-int nesting_depth(std::string_view text) {
-  int depth = 0;
-  int deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
-// nlohmann's messages open with "[json.exception.parse_error.101] ", which means nothing to a
-// client; the rest is the useful part.
-std::string without_exception_id(std::string_view message) {
-  if (message.starts_with("[json.exception.")) {
-    if (const size_t end = message.find("] "); end != std::string_view::npos) {
-      message.remove_prefix(end + 2);
-    }
-  }
-  return std::string(message);
-}
-
 // Parses JSON text; the error (without the exception id) is returned through `why`.
 std::optional<json> try_parse(std::string_view text, std::string& why) {
-  if (nesting_depth(text) > kMaxNestingDepth) {
-    why = "nesting deeper than " + std::to_string(kMaxNestingDepth) + " levels";
+  if (api::json_nesting_depth(text) > api::kMaxJsonNestingDepth) {
+    why = "nesting deeper than " + std::to_string(api::kMaxJsonNestingDepth) + " levels";
     return std::nullopt;
   }
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    why = without_exception_id(e.what());
+    why = api::without_exception_id(e.what());
     return std::nullopt;
   }
 }
@@ -731,7 +690,8 @@ api::ApiError provider_error(int status, const ProviderError& error, std::string
 
 api::ApiError failure_from_exception(const json::exception& e) {
   return api::api_error(
-      502, "The provider sent an answer that could not be read: " + without_exception_id(e.what()),
+      502,
+      "The provider sent an answer that could not be read: " + api::without_exception_id(e.what()),
       "bad_provider_response");
 }
 
@@ -746,7 +706,8 @@ Expected<std::string, api::ApiError> anthropic_request_from_openai(
   } catch (const json::exception& e) {
     // The readers check each type before converting, so this is a missed case, still the
     // client's input rather than a server fault.
-    return unexpected(api::invalid_request("Invalid request: " + without_exception_id(e.what())));
+    return unexpected(
+        api::invalid_request("Invalid request: " + api::without_exception_id(e.what())));
   }
 }
 
