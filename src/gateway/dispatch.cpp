@@ -12,7 +12,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
-#include <nlohmann/json.hpp>
 
 #include "api/json_schema.hpp"
 #include "api/parse.hpp"
@@ -794,18 +793,18 @@ net::awaitable<void> GatewayService::explain_route(const http::Request& request,
   if (!decision) {
     co_return co_await send_error(writer, decision.error(), exchange);
   }
-  auto answer = nlohmann::json::parse(policy::decision_to_json(decision.value(), facts.value()));
-  for (auto& target : answer["targets"]) {
-    const std::string name = target["model"].get<std::string>();
-    const auto status = models_.status(name);
-    target["backend_state"] = std::string(to_string(status.state));
-    auto found = breakers_.find(name);
-    target["circuit"] = found == breakers_.end()
-                            ? std::string("closed")
-                            : std::string(policy::to_string(found->second.state()));
-  }
+  auto live = [this](const std::string& model) {
+    policy::TargetState state;
+    state.backend_state = std::string(to_string(models_.status(model).state));
+    auto found = breakers_.find(model);
+    state.circuit = std::string(found == breakers_.end()
+                                    ? policy::to_string(policy::CircuitBreaker::State::closed)
+                                    : policy::to_string(found->second.state()));
+    return state;
+  };
+  auto answer = policy::decision_to_json(decision.value(), facts.value(), live);
   exchange.status = 200;
-  co_await writer.send(200, kJson, answer.dump(2));
+  co_await writer.send(200, kJson, std::move(answer));
 }
 
 }  // namespace hearth::gateway

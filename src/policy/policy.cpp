@@ -398,7 +398,8 @@ Expected<RequestFacts, api::ApiError> facts_from_json(std::string_view body, int
   return facts;
 }
 
-std::string decision_to_json(const Decision& decision, const RequestFacts& facts) {
+std::string decision_to_json(const Decision& decision, const RequestFacts& facts,
+                             const std::function<TargetState(const std::string& model)>& live) {
   nlohmann::json targets = nlohmann::json::array();
   for (const auto* entry : decision.targets) {
     nlohmann::json target{{"model", entry->name},
@@ -406,6 +407,11 @@ std::string decision_to_json(const Decision& decision, const RequestFacts& facts
     if (const auto* cloud = std::get_if<config::CloudBackend>(&entry->backend)) {
       target["provider"] = cloud->provider;
       target["estimated_cost_usd"] = estimated_cost(*cloud, facts);
+    }
+    if (live) {
+      auto state = live(entry->name);
+      target["backend_state"] = std::move(state.backend_state);
+      target["circuit"] = std::move(state.circuit);
     }
     targets.push_back(std::move(target));
   }

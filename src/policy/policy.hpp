@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,7 +73,16 @@ std::optional<config::RequestTask> task_of_route(const std::string& route);
 // "placement", "time" ("HH:MM", default `minute_of_day`)}, every key optional.
 Expected<RequestFacts, api::ApiError> facts_from_json(std::string_view body, int minute_of_day);
 
-// The decision as JSON, for POST /admin/route/explain and `hearth route explain`.
-std::string decision_to_json(const Decision& decision, const RequestFacts& facts);
+// What only a running gateway knows about a target: its backend state and circuit.
+struct TargetState {
+  std::string backend_state;
+  std::string circuit;
+};
+
+// The decision as JSON, for POST /admin/route/explain and `hearth route explain`; `live` (when
+// given) adds each target's state.
+std::string decision_to_json(
+    const Decision& decision, const RequestFacts& facts,
+    const std::function<TargetState(const std::string& model)>& live = nullptr);
 
 }  // namespace hearth::policy
