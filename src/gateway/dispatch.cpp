@@ -357,15 +357,19 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     const config::ModelEntry& entry, bool last_target) {
   Attempt attempt;
   const auto attempt_start = Clock::now();
+  auto client_went_away = [&exchange] {
+    exchange.client_gone = true;
+    Attempt gone;
+    gone.outcome = Attempt::Outcome::client_gone;
+    return gone;
+  };
   auto cancellation = writer.cancellation();
   exchange.model = entry.name;
   exchange.backend.clear();
   auto lease = co_await models_.acquire(entry, cancellation, /*fail_fast=*/!last_target);
   if (!lease) {
     if (cancellation.cancelled()) {
-      exchange.client_gone = true;
-      attempt.outcome = Attempt::Outcome::client_gone;
-      co_return attempt;
+      co_return client_went_away();
     }
     attempt.reason = lease.error().code.value_or("unavailable");
     attempt.backend_failure = true;
@@ -451,7 +455,6 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     bool committed = false;
   };
   auto slo = std::make_shared<SloState>();
-  const auto* timed_out = &slo->timed_out;
   net::steady_timer slo_timer(co_await net::this_coro::executor);
   if (rule != nullptr && rule->latency_slo) {
     slo_timer.expires_after(*rule->latency_slo);
@@ -481,12 +484,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   if (!response) {
     const auto& failure = response.error();
     if (cancellation.cancelled()) {
-      exchange.client_gone = true;
-      attempt.outcome = Attempt::Outcome::client_gone;
-      co_return attempt;
+      co_return client_went_away();
     }
     attempt.backend_failure = true;
-    if (*timed_out) {
+    if (slo->timed_out) {
       attempt.reason = slo_reason;
       attempt.error = slo_error();
       co_return attempt;
@@ -551,15 +552,13 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       auto piece = co_await read_piece(stream, exchange, attempt_cancellation);
       if (!piece) {
         if (cancellation.cancelled()) {
-          exchange.client_gone = true;
-          attempt.outcome = Attempt::Outcome::client_gone;
-          co_return attempt;
+          co_return client_went_away();
         }
         attempt.backend_failure = true;
         // The client has seen nothing and inference has no side effects: another try is safe.
         // A target too slow for the SLO is not tried again, though.
-        attempt.retryable = !*timed_out;
-        if (*timed_out) {
+        attempt.retryable = !slo->timed_out;
+        if (slo->timed_out) {
           attempt.reason = slo_reason;
           attempt.error = slo_error();
         } else {
@@ -663,13 +662,11 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   auto first = co_await read_piece(stream, exchange, attempt_cancellation);
   if (!first || !first.value()) {
     if (cancellation.cancelled()) {
-      exchange.client_gone = true;
-      attempt.outcome = Attempt::Outcome::client_gone;
-      co_return attempt;
+      co_return client_went_away();
     }
     attempt.backend_failure = true;
-    attempt.retryable = !*timed_out;
-    if (*timed_out) {
+    attempt.retryable = !slo->timed_out;
+    if (slo->timed_out) {
       attempt.reason = slo_reason;
       attempt.error = slo_error();
     } else {
