@@ -26,7 +26,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from harness import (HOST, SCALE, ManagedProcess, assert_error, children_of,  # noqa: E402
                      http_request, metric_value, metrics, open_stream, parse_sse, post,
-                     raw_exchange, stop_and_check, wait_for_metric)
+                     raw_exchange, start_gateway, stop_and_check, wait_for_metric, wait_until)
 
 HEARTH_BIN = os.environ.get("HEARTH_BIN", "")
 FIXTURES = os.environ.get("HEARTH_FIXTURES_DIR", "")
@@ -63,16 +63,6 @@ def process_gone(pid):
         return True
 
 
-def wait_until(predicate, timeout, message):
-    deadline = time.monotonic() + timeout * SCALE
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(message)
-
-
 def model_states(port):
     reply = http_request(port, "GET", "/v1/models")
     assert reply.status == 200, reply
@@ -89,19 +79,6 @@ def read_until(sock, marker, timeout=30):
             break
         received += chunk
     return received
-
-
-def start_gateway(config_path, *extra):
-    process = ManagedProcess([HEARTH_BIN, "serve", "--config", config_path, "--listen",
-                              HOST + ":0", *extra], "hearth serve")
-    try:
-        port = process.wait_for_port(30 * SCALE)
-        wait_until(lambda: http_request(port, "GET", "/healthz").status == 200, 30,
-                   "gateway /healthz never answered 200")
-    except BaseException:
-        process.stop()
-        raise
-    return process, port
 
 
 def completion(model, max_tokens=8, **extra):
@@ -125,7 +102,7 @@ class GatewayTestCase(unittest.TestCase):
         cls.config_path = os.path.join(cls.directory.name, "hearth.yaml")
         with open(cls.config_path, "w") as config:
             config.write(cls.config_text())
-        cls.gateway, cls.port = start_gateway(cls.config_path)
+        cls.gateway, cls.port = start_gateway(HEARTH_BIN, cls.config_path)
 
     @classmethod
     def tearDownClass(cls):
@@ -687,7 +664,7 @@ class ProcessLifetimeTest(unittest.TestCase):
         path = os.path.join(directory, "hearth.yaml")
         with open(path, "w") as config:
             config.write(self.CONFIG % STORIES)
-        gateway, port = start_gateway(path)
+        gateway, port = start_gateway(HEARTH_BIN, path)
         wait_until(lambda: model_states(port)["stories"] == "loaded", 60,
                    "load_on_start model never loaded")
         pids = worker_pids(gateway.proc.pid, "stories")

@@ -21,8 +21,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import (HOST, SCALE, ManagedProcess, assert_error, children_of,  # noqa: E402
-                     free_port, http_request, metric_value, metrics, parse_sse, stop_and_check)
+from harness import (SCALE, assert_error, children_of, free_port, http_request,  # noqa: E402
+                     metric_value, metrics, parse_sse, start_gateway, stop_and_check, wait_until)
 from fake_cloud import FakeCloud  # noqa: E402
 
 HEARTH_BIN = os.environ.get("HEARTH_BIN", "")
@@ -39,38 +39,6 @@ def setUpModule():
     for path in (HEARTH_BIN, STORIES):
         if not os.path.isfile(path):
             raise RuntimeError("missing file (build `test-deps` first): %s" % path)
-
-
-def wait_until(predicate, timeout, message):
-    deadline = time.monotonic() + timeout * SCALE
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(message)
-
-
-def start_gateway(config_path, env=None, wrapper=()):
-    process_env = dict(os.environ)
-    process_env.update(env or {})
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(process_env)
-    try:
-        process = ManagedProcess([*wrapper, HEARTH_BIN, "serve", "--config", config_path,
-                                  "--listen", HOST + ":0"], "hearth serve")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    try:
-        port = process.wait_for_port(30 * SCALE)
-        wait_until(lambda: http_request(port, "GET", "/healthz").status == 200, 30,
-                   "gateway /healthz never answered 200")
-    except BaseException:
-        process.stop()
-        raise
-    return process, port
 
 
 def clock(minute):
@@ -138,7 +106,7 @@ class PlacementTestCase(unittest.TestCase):
             cls.config_path = os.path.join(cls.directory.name, "hearth.yaml")
             with open(cls.config_path, "w") as config:
                 config.write(text)
-            cls.gateway, cls.port = start_gateway(cls.config_path, cls.ENV)
+            cls.gateway, cls.port = start_gateway(HEARTH_BIN, cls.config_path, env=cls.ENV)
         except BaseException:
             cls.tearDownClass()
             raise

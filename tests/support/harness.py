@@ -46,7 +46,7 @@ class ManagedProcess:
     PORT_RE = re.compile(r"(?:worker|gateway) listening on http://127\.0\.0\.1:(\d+)")
     MAX_LINES = 4000
 
-    def __init__(self, argv, label):
+    def __init__(self, argv, label, env=None):
         self.label = label
         self.argv = argv
         self.lines = []
@@ -54,7 +54,8 @@ class ManagedProcess:
         self._lock = threading.Lock()
         self._port_seen = threading.Event()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=None if env is None else dict(os.environ, **env))
         with _LIVE_LOCK:
             _LIVE_PROCESSES.add(self)
         self._reader = threading.Thread(target=self._drain, name="drain-" + label, daemon=True)
@@ -127,6 +128,32 @@ def children_of(pid):
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+def wait_until(predicate, timeout, message):
+    """Polls `predicate` until it returns something true (returned), for timeout * SCALE s."""
+    deadline = time.monotonic() + timeout * SCALE
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def start_gateway(hearth_bin, config_path, *extra, env=None):
+    """`hearth serve --config FILE` on a free loopback port, once /healthz answers; `env` adds
+    environment variables (provider keys). Returns (process, port)."""
+    process = ManagedProcess([hearth_bin, "serve", "--config", config_path, "--listen",
+                              HOST + ":0", *extra], "hearth serve", env=env)
+    try:
+        port = process.wait_for_port(30 * SCALE)
+        wait_until(lambda: http_request(port, "GET", "/healthz").status == 200, 30,
+                   "gateway /healthz never answered 200")
+    except BaseException:
+        process.stop()
+        raise
+    return process, port
 
 
 def free_port():
