@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/json_fields.hpp"
 #include "api/json_text.hpp"
 
 namespace hearth::api {
@@ -61,15 +62,8 @@ using json = nlohmann::ordered_json;
 constexpr size_t kMaxStopSequences = 16;  // OpenAI allows 4; llama.cpp has no limit
 constexpr int kMaxTopLogprobs = 20;
 
-// Validation runs many levels deep; the first failure unwinds to the public entry point, which
-// turns it into an Expected error. The exception never leaves this file.
-struct RequestRejected {
-  ApiError error;
-};
-
-[[noreturn]] void reject(std::string message, std::string param, std::string code) {
-  throw RequestRejected{invalid_request(std::move(message), std::move(param), std::move(code))};
-}
+using namespace json_fields;  // NOLINT: this file is the reader these helpers exist for
+using RequestRejected = json_fields::Rejected;
 
 // ---- checks on the raw body, before the JSON parser sees it ----
 
@@ -138,91 +132,7 @@ json parse_body(std::string_view body) {
   return document;
 }
 
-// ---- typed field access ----
-
-std::string index_path(std::string_view parent, size_t index) {
-  return std::string(parent) + "[" + std::to_string(index) + "]";
-}
-
-// Clients commonly send null for an optional field they do not set (Python's None), and OpenAI
-// accepts that, so an optional field that is null counts as absent.
-const json* find_optional(const json& object, std::string_view key) {
-  const auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-const json& require(const json& object, std::string_view key, const std::string& path) {
-  const json* value = find_optional(object, key);
-  if (value == nullptr) {
-    reject("Missing required parameter: '" + path + "'", path, "missing_required_parameter");
-  }
-  return *value;
-}
-
-[[noreturn]] void reject_type(const json& value, std::string_view expected,
-                              const std::string& path) {
-  reject("Invalid type for '" + path + "': expected " + std::string(expected) + ", but got " +
-             value.type_name(),
-         path, "invalid_type");
-}
-
-std::string as_string(const json& value, const std::string& path) {
-  if (!value.is_string()) reject_type(value, "a string", path);
-  return value.get<std::string>();
-}
-
-bool as_bool(const json& value, const std::string& path) {
-  if (!value.is_boolean()) reject_type(value, "a boolean", path);
-  return value.get<bool>();
-}
-
-// Any JSON integer that fits in int64_t. The parser keeps non-negative integers as uint64_t,
-// so the large ones are checked before conversion.
-int64_t as_int64(const json& value, const std::string& path) {
-  if (!value.is_number_integer()) reject_type(value, "an integer", path);
-  if (value.is_number_unsigned() &&
-      value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    reject("Invalid '" + path + "': integer out of range", path, "invalid_value");
-  }
-  return value.get<int64_t>();
-}
-
-int as_int_in_range(const json& value, int64_t min, int64_t max, const std::string& path) {
-  const int64_t number = as_int64(value, path);
-  if (number < min || number > max) {
-    reject("Invalid '" + path + "': expected an integer between " + std::to_string(min) + " and " +
-               std::to_string(max) + ", but got " + std::to_string(number),
-           path, "invalid_value");
-  }
-  return static_cast<int>(number);
-}
-
-std::string number_text(double number) {
-  json as_json = number;
-  return as_json.dump();
-}
-
-double as_number_in_range(const json& value, double min, double max, const std::string& path) {
-  if (!value.is_number()) reject_type(value, "a number", path);
-  const double number = value.get<double>();
-  if (!(number >= min && number <= max)) {
-    reject("Invalid '" + path + "': expected a number between " + number_text(min) + " and " +
-               number_text(max) + ", but got " + value.dump(),
-           path, "invalid_value");
-  }
-  return number;
-}
-
-const json& as_object(const json& value, const std::string& path) {
-  if (!value.is_object()) reject_type(value, "an object", path);
-  return value;
-}
-
-const json& as_array(const json& value, const std::string& path) {
-  if (!value.is_array()) reject_type(value, "an array", path);
-  return value;
-}
+// ---- typed field access (the rest is in api/json_fields.hpp) ----
 
 const json& as_non_empty_array(const json& value, const std::string& path) {
   as_array(value, path);

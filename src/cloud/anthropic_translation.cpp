@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "api/json_fields.hpp"
 #include "api/json_text.hpp"
 #include "api/serialize.hpp"
 
@@ -30,13 +31,8 @@ constexpr size_t kMaxQuotedBodyBytes = 200;
 
 // Validation runs several levels deep; the first failure unwinds to the public entry point,
 // which returns it as a value. It never leaves this file.
-struct Failure {
-  api::ApiError error;
-};
-
-[[noreturn]] void reject(std::string message, std::string param, std::string code) {
-  throw Failure{api::invalid_request(std::move(message), std::move(param), std::move(code))};
-}
+using namespace api::json_fields;  // NOLINT: this file is one of the readers they exist for
+using Failure = api::json_fields::Rejected;
 
 [[noreturn]] void bad_upstream(const std::string& why) {
   throw Failure{api::api_error(502, "The provider sent an answer that could not be read: " + why,
@@ -67,78 +63,10 @@ std::optional<json> try_parse(std::string_view text, std::string& why) {
   }
 }
 
-// ---- typed access to the client's body (failures are 400s naming the field) ----
-
-std::string index_path(std::string_view parent, size_t index) {
-  return std::string(parent) + "[" + std::to_string(index) + "]";
-}
-
-// Clients send null for optional fields they do not set; OpenAI treats that as absent.
-const json* find_optional(const json& object, std::string_view key) {
-  const auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-const json& require(const json& object, std::string_view key, const std::string& path) {
-  const json* value = find_optional(object, key);
-  if (value == nullptr) {
-    reject("Missing required parameter: '" + path + "'", path, "missing_required_parameter");
-  }
-  return *value;
-}
-
-[[noreturn]] void reject_type(const json& value, std::string_view expected,
-                              const std::string& path) {
-  reject("Invalid type for '" + path + "': expected " + std::string(expected) + ", but got " +
-             value.type_name(),
-         path, "invalid_type");
-}
-
-const std::string& as_string(const json& value, const std::string& path) {
-  if (!value.is_string()) reject_type(value, "a string", path);
-  return value.get_ref<const std::string&>();
-}
-
-bool as_bool(const json& value, const std::string& path) {
-  if (!value.is_boolean()) reject_type(value, "a boolean", path);
-  return value.get<bool>();
-}
-
-const json& as_object(const json& value, const std::string& path) {
-  if (!value.is_object()) reject_type(value, "an object", path);
-  return value;
-}
-
-const json& as_array(const json& value, const std::string& path) {
-  if (!value.is_array()) reject_type(value, "an array", path);
-  return value;
-}
+// ---- typed access to the client's body (the rest is in api/json_fields.hpp) ----
 
 int64_t as_int_at_least(const json& value, int64_t min, const std::string& path) {
-  if (!value.is_number_integer()) reject_type(value, "an integer", path);
-  if (value.is_number_unsigned() &&
-      value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
-    reject("Invalid '" + path + "': integer out of range", path, "invalid_value");
-  }
-  const int64_t number = value.get<int64_t>();
-  if (number < min || number > std::numeric_limits<int32_t>::max()) {
-    reject("Invalid '" + path + "': expected an integer of at least " + std::to_string(min) +
-               ", but got " + std::to_string(number),
-           path, "invalid_value");
-  }
-  return number;
-}
-
-double as_number_in_range(const json& value, double min, double max, const std::string& path) {
-  if (!value.is_number()) reject_type(value, "a number", path);
-  const double number = value.get<double>();
-  if (!(number >= min && number <= max)) {
-    reject("Invalid '" + path + "': expected a number between " + json(min).dump() + " and " +
-               json(max).dump() + ", but got " + value.dump(),
-           path, "invalid_value");
-  }
-  return number;
+  return as_int_in_range(value, min, std::numeric_limits<int32_t>::max(), path);
 }
 
 json parse_client_body(std::string_view body) {
