@@ -93,6 +93,21 @@
 //           min_mean_logprob: -1.5   # optional, <= 0
 //           on_empty: true
 //           on_truncated: true
+//         privacy: {pii: allow}      # optional: per-label overrides of privacy.actions
+//   privacy:                         # the privacy guard: every request is scanned before placement
+//     scan: true                     # false: labels come from x-hearth-sensitivity only
+//     actions:                       # per label: allow | audit_only | redact | local_only | block
+//       secret: block                #   labels: pii, financial, health, secret, custom:NAME, or
+//       health: local_only           #   any a client declares in x-hearth-sensitivity
+//       default: redact              # every label not listed (built-in default: redact)
+//     answers: audit_only            # secrets in cloud answers: off | audit_only | redact
+//     disable: [ip_address]          # built-in entity types not looked for
+//     entities:                      # custom entities, found as "custom:NAME"
+//       - name: matter               # required, unique: [a-z0-9_-]+
+//         pattern: 'M-[0-9]{6}'      # a regular expression (Vectorscan syntax), or
+//         terms: [Acme Corp, Globex] #   terms matched case-insensitively as whole words
+//         validator: luhn            # pattern only: luhn | mod97 | mod11 | aba | verhoeff
+//         labels: [legal]            # default [custom:NAME]
 //
 // A model has exactly one of `path`, `url` and `provider`; a key that belongs to another kind of
 // model is an error. Relative paths (path, models_dir, runtime_dir, hearth_binary, ca_file)
@@ -134,8 +149,8 @@ constexpr std::array<std::string_view, 3> kTaskNames = {"chat", "embedding", "re
 constexpr std::array<std::string_view, 9> kCacheTypes = {"f32",  "f16",  "bf16", "q8_0",  "q4_0",
                                                          "q4_1", "q5_0", "q5_1", "iq4_nl"};
 
-constexpr std::array<std::string_view, 7> kTopKeys = {
-    "server", "workers", "providers", "policy", "models_dir", "default_model", "models"};
+constexpr std::array<std::string_view, 8> kTopKeys = {
+    "server", "workers", "providers", "policy", "privacy", "models_dir", "default_model", "models"};
 constexpr std::array<std::string_view, 9> kServerKeys = {
     "listen",         "io_threads",   "max_body_bytes", "max_header_bytes", "max_connections",
     "header_timeout", "idle_timeout", "shutdown_grace", "access_log"};
@@ -167,9 +182,16 @@ constexpr std::array<std::string_view, 7> kPolicyKeys = {"deadline",
                                                          "breaker_failures",
                                                          "breaker_open",
                                                          "rules"};
-constexpr std::array<std::string_view, 8> kRuleKeys = {
-    "name",        "match",   "targets", "never_cloud", "allow_placement", "max_cost_per_request",
-    "latency_slo", "escalate"};
+constexpr std::array<std::string_view, 9> kRuleKeys = {
+    "name",        "match",    "targets", "never_cloud", "allow_placement", "max_cost_per_request",
+    "latency_slo", "escalate", "privacy"};
+constexpr std::array<std::string_view, 5> kPrivacyKeys = {"scan", "actions", "answers", "disable",
+                                                          "entities"};
+constexpr std::array<std::string_view, 5> kPrivacyEntityKeys = {"name", "pattern", "terms",
+                                                                "validator", "labels"};
+constexpr std::array<std::string_view, 5> kPrivacyActionNames = {"allow", "audit_only", "redact",
+                                                                 "local_only", "block"};
+constexpr std::array<std::string_view, 3> kAnswerScanNames = {"off", "audit_only", "redact"};
 constexpr std::array<std::string_view, 11> kMatchKeys = {
     "workload",   "tenant", "task",   "model",       "sensitivity", "prompt_tokens",
     "max_tokens", "tools",  "images", "time_of_day", "placement"};
@@ -506,10 +528,19 @@ std::string format_time_window(const TimeWindow& window) {
   return format_clock(window.start_minute) + "-" + format_clock(window.end_minute);
 }
 
-bool valid_label(std::string_view label) {
-  return !label.empty() && std::all_of(label.begin(), label.end(), [](char c) {
+bool valid_name_characters(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
+}
+
+// A sensitivity label: [a-z0-9_-]+, or "custom:" and a custom entity's name.
+bool valid_label(std::string_view label) {
+  constexpr std::string_view kCustom = "custom:";
+  if (label.starts_with(kCustom)) {
+    label.remove_prefix(kCustom.size());
+  }
+  return valid_name_characters(label);
 }
 
 std::optional<std::string> check_model_name(std::string_view name) {
@@ -717,6 +748,10 @@ class Reader {
     }
     // After the scan: rule targets may name scanned models.
     if (auto* policy = find(fields, "policy"); policy && !read_policy(*policy, config)) {
+      return false;
+    }
+    if (auto* privacy = find(fields, "privacy");
+        privacy && !read_privacy(*privacy, config.privacy)) {
       return false;
     }
     return true;
@@ -1473,6 +1508,146 @@ class Reader {
       if (!read_escalation(*f, escalation)) return false;
       rule.escalate = escalation;
     }
+    if (auto* f = find(fields, "privacy"); f && !read_privacy_actions(*f, rule.privacy, nullptr)) {
+      return false;
+    }
+    return true;
+  }
+
+  // A mapping of label -> action; with `default_action`, the key "default" sets it.
+  bool read_privacy_actions(const Field& field, PrivacyActions& actions,
+                            PrivacyAction* default_action) {
+    if (field.value.IsNull()) return true;
+    if (!field.value.IsMap()) {
+      return fail(field, "expected a mapping of label: action (e.g. {pii: redact}), got " +
+                             describe(field.value));
+    }
+    for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        return fail(line_of(key), field.path, "a label must be a plain name, got " + describe(key));
+      }
+      const std::string& label = key.Scalar();
+      const Field item{join(field.path, label), key, value};
+      const bool is_default = default_action != nullptr && label == "default";
+      if (default_action == nullptr && label == "default") {
+        return fail(item, "the default action is set in privacy.actions, not per rule");
+      }
+      if (!is_default && !valid_label(label)) {
+        return fail(
+            item, "expected a sensitivity label ([a-z0-9_-]+ or custom:NAME), got '" + label + "'");
+      }
+      if (actions.contains(label)) {
+        return fail(item, "duplicate label '" + label + "'");
+      }
+      std::string text;
+      if (!read_string(item, text, false)) return false;
+      PrivacyAction action{};
+      if (!read_enum(item, text, "privacy action", kPrivacyActionNames, action)) return false;
+      if (is_default) {
+        *default_action = action;
+      } else {
+        actions.emplace(label, action);
+      }
+    }
+    return true;
+  }
+
+  bool read_privacy(const Field& field, PrivacySettings& privacy) {
+    Fields fields;
+    if (!section(field, kPrivacyKeys, fields)) return false;
+    if (auto* f = find(fields, "scan"); f && !read_bool(*f, privacy.scan)) return false;
+    if (auto* f = find(fields, "actions");
+        f && !read_privacy_actions(*f, privacy.actions, &privacy.default_action)) {
+      return false;
+    }
+    if (auto* f = find(fields, "answers")) {
+      std::string text;
+      if (!read_string(*f, text, false) ||
+          !read_enum(*f, text, "answer scan", kAnswerScanNames, privacy.answers)) {
+        return false;
+      }
+    }
+    if (auto* f = find(fields, "disable")) {
+      const auto keep = [&](const Field& item, const std::string& text) {
+        if (!valid_name_characters(text)) {
+          return fail(item, "expected an entity type name ([a-z0-9_-]+), got '" + text + "'");
+        }
+        privacy.disabled.push_back(text);
+        return true;
+      };
+      if (!read_string_items(*f, keep)) return false;
+    }
+    if (auto* f = find(fields, "entities"); f && !read_privacy_entities(*f, privacy.entities)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool read_privacy_entities(const Field& field, std::vector<PrivacyEntity>& entities) {
+    if (field.value.IsNull()) return true;
+    if (!field.value.IsSequence()) {
+      return fail(field, "expected a list of entities, got " + describe(field.value));
+    }
+    std::map<std::string, NameSite, std::less<>> names;
+    for (std::size_t i = 0; i < field.value.size(); ++i) {
+      const std::string path = field.path + "[" + std::to_string(i) + "]";
+      const YAML::Node node = field.value[i];
+      PrivacyEntity entity;
+      entity.line = line_of(node);
+      if (!node.IsMap()) {
+        return fail(entity.line, path, "expected an entity (a mapping), got " + describe(node));
+      }
+      Fields fields;
+      if (!collect(node, path, kPrivacyEntityKeys, fields)) return false;
+      const Field* name = find(fields, "name");
+      if (name == nullptr) return fail(entity.line, path, "an entity needs a 'name'");
+      if (!read_string(*name, entity.name, false)) return false;
+      if (!valid_name_characters(entity.name)) {
+        return fail(*name, "an entity name must be [a-z0-9_-]+, got '" + entity.name + "'");
+      }
+      if (auto previous = names.find(entity.name); previous != names.end()) {
+        return fail(*name, "duplicate entity name '" + entity.name + "': already used by " +
+                               previous->second.key + " (line " +
+                               std::to_string(previous->second.line) + ")");
+      }
+      names.emplace(entity.name, NameSite{name->path, name->line()});
+      const Field* pattern = find(fields, "pattern");
+      const Field* terms = find(fields, "terms");
+      if ((pattern == nullptr) == (terms == nullptr)) {
+        return fail(entity.line, path,
+                    "entity '" + entity.name + "' needs exactly one of 'pattern' and 'terms'");
+      }
+      if (pattern != nullptr && !read_string(*pattern, entity.pattern, false)) return false;
+      if (terms != nullptr) {
+        const auto keep = [&](const Field&, const std::string& text) {
+          entity.terms.push_back(text);
+          return true;
+        };
+        if (!read_string_items(*terms, keep)) return false;
+        if (entity.terms.empty()) return fail(*terms, "expected at least one term");
+      }
+      if (auto* f = find(fields, "validator")) {
+        if (pattern == nullptr) {
+          return fail(
+              *f, "a validator checks a pattern's matches; entity '" + entity.name + "' has terms");
+        }
+        if (!read_string(*f, entity.validator, false)) return false;
+      }
+      if (auto* f = find(fields, "labels")) {
+        const auto keep = [&](const Field& item, const std::string& text) {
+          if (!valid_label(text)) {
+            return fail(item, "expected a sensitivity label ([a-z0-9_-]+ or custom:NAME), got '" +
+                                  text + "'");
+          }
+          entity.labels.push_back(text);
+          return true;
+        };
+        if (!read_string_items(*f, keep)) return false;
+      }
+      entities.push_back(std::move(entity));
+    }
     return true;
   }
 
@@ -1646,6 +1821,12 @@ std::string_view to_string(ProviderApi api) {
 }
 std::string_view to_string(RequestTask task) {
   return kRequestTaskNames[static_cast<std::size_t>(task)];
+}
+std::string_view to_string(PrivacyAction action) {
+  return kPrivacyActionNames[static_cast<std::size_t>(action)];
+}
+std::string_view to_string(AnswerScan scan) {
+  return kAnswerScanNames[static_cast<std::size_t>(scan)];
 }
 std::string_view to_string(Placement placement) {
   return kPlacementNames[static_cast<std::size_t>(placement)];
@@ -1834,6 +2015,47 @@ void explain_policy(YAML::Emitter& out, const PolicySettings& policy) {
       out << YAML::Key << "on_truncated" << YAML::Value << escalate.on_truncated;
       out << YAML::EndMap;
     }
+    if (!rule.privacy.empty()) {
+      out << YAML::Key << "privacy" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      for (const auto& [label, action] : rule.privacy) {
+        out << YAML::Key << label << YAML::Value << std::string(to_string(action));
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
+void explain_privacy(YAML::Emitter& out, const PrivacySettings& privacy) {
+  out << YAML::Key << "privacy" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "scan" << YAML::Value << privacy.scan;
+  out << YAML::Key << "actions" << YAML::Value << YAML::BeginMap;
+  for (const auto& [label, action] : privacy.actions) {
+    out << YAML::Key << label << YAML::Value << std::string(to_string(action));
+  }
+  out << YAML::Key << "default" << YAML::Value << std::string(to_string(privacy.default_action));
+  out << YAML::EndMap;
+  out << YAML::Key << "answers" << YAML::Value << std::string(to_string(privacy.answers));
+  emit_strings(out, "disable", privacy.disabled);
+  out << YAML::Key << "entities" << YAML::Value;
+  if (privacy.entities.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const auto& entity : privacy.entities) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << entity.name;
+    if (entity.terms.empty()) {
+      out << YAML::Key << "pattern" << YAML::Value << YAML::SingleQuoted << entity.pattern;
+    } else {
+      emit_strings(out, "terms", entity.terms);
+    }
+    if (!entity.validator.empty()) {
+      out << YAML::Key << "validator" << YAML::Value << entity.validator;
+    }
+    if (!entity.labels.empty()) {
+      emit_strings(out, "labels", entity.labels);
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
@@ -1965,6 +2187,7 @@ std::string explain(const Config& config) {
   out << YAML::EndSeq;
 
   explain_policy(out, config.policy);
+  explain_privacy(out, config.privacy);
   out << YAML::EndMap;
   assert(out.good() && "the emitter is driven with balanced maps and sequences");
   return std::string(out.c_str()) + "\n";

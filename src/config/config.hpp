@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -180,6 +181,20 @@ struct Escalation {
   bool operator==(const Escalation&) const = default;
 };
 
+// What the privacy guard does with a request carrying a sensitivity label, weakest first: the
+// strongest action among a request's labels applies.
+enum class PrivacyAction {
+  allow,       // forward unchanged
+  audit_only,  // forward unchanged; the finding types are recorded (as they always are)
+  redact,      // a cloud target gets placeholders instead of the findings; the answer is restored
+  local_only,  // only local targets may serve the request
+  block,       // refused with 400, naming the types found
+};
+std::string_view to_string(PrivacyAction action);
+
+// Labels and their actions; a label is [a-z0-9_-]+, optionally "custom:NAME".
+using PrivacyActions = std::map<std::string, PrivacyAction, std::less<>>;
+
 struct Rule {
   std::string name;
   RuleMatch match;
@@ -191,6 +206,7 @@ struct Rule {
   // Time to first byte allowed to each target before falling back to the next.
   std::optional<std::chrono::milliseconds> latency_slo;
   std::optional<Escalation> escalate;
+  PrivacyActions privacy;  // per-label overrides of privacy.actions for the requests it matches
   int line = 0;
 
   bool operator==(const Rule&) const = default;
@@ -209,12 +225,41 @@ struct PolicySettings {
   bool operator==(const PolicySettings&) const = default;
 };
 
+// A configured sensitive entity (see privacy::CustomEntity): a regular expression, optionally
+// checked by a validator, or a list of terms matched case-insensitively as whole words.
+struct PrivacyEntity {
+  std::string name;  // [a-z0-9_-]+; its findings are "custom:NAME"
+  std::string pattern;
+  std::vector<std::string> terms;
+  std::string validator;            // "" or a validator name (checked when the scanner is built)
+  std::vector<std::string> labels;  // default {"custom:NAME"}
+  int line = 0;
+
+  bool operator==(const PrivacyEntity&) const = default;
+};
+
+// Secrets in cloud answers: not looked for, recorded, or recorded and replaced.
+enum class AnswerScan { off, audit_only, redact };
+std::string_view to_string(AnswerScan scan);
+
+struct PrivacySettings {
+  bool scan = true;        // false: labels come from x-hearth-sensitivity only
+  PrivacyActions actions;  // per label
+  PrivacyAction default_action = PrivacyAction::redact;  // any other label
+  AnswerScan answers = AnswerScan::audit_only;
+  std::vector<std::string> disabled;  // built-in entity types not looked for
+  std::vector<PrivacyEntity> entities;
+
+  bool operator==(const PrivacySettings&) const = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, "" for the built-in defaults
   ServerSettings server;
   WorkerSettings workers;
   std::vector<Provider> providers;
   PolicySettings policy;
+  PrivacySettings privacy;
   std::string models_dir;     // scanned for *.gguf; "" : none
   std::string default_model;  // "" : the first model entry
   std::vector<ModelEntry> models;

@@ -159,6 +159,7 @@ Config without_provenance(Config config) {
   }
   for (auto& provider : config.providers) provider.line = 0;
   for (auto& rule : config.policy.rules) rule.line = 0;
+  for (auto& entity : config.privacy.entities) entity.line = 0;
   return config;
 }
 
@@ -780,6 +781,59 @@ TEST(Config, ExampleConfigParses) {
   EXPECT_EQ(config->policy, defaults.policy);
   EXPECT_TRUE(config->providers.empty());
   expect_round_trip(config.value());
+}
+
+TEST(Config, PrivacySettingsAreReadAsWritten) {
+  const std::string yaml = R"(
+privacy:
+  scan: false
+  actions: {secret: block, health: local_only, "custom:matter": local_only, default: allow}
+  answers: redact
+  disable: [ip_address]
+  entities:
+    - name: matter
+      pattern: 'M-[0-9]{6}'
+      validator: luhn
+    - name: customers
+      terms: [Acme Corp, Globex]
+      labels: [financial]
+policy:
+  rules:
+    - name: research
+      privacy: {pii: allow, secret: redact}
+)";
+  auto config = parse_config(yaml, "privacy.yaml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  const PrivacySettings& privacy = config->privacy;
+  EXPECT_FALSE(privacy.scan);
+  EXPECT_EQ(privacy.actions, (PrivacyActions{{"secret", PrivacyAction::block},
+                                             {"health", PrivacyAction::local_only},
+                                             {"custom:matter", PrivacyAction::local_only}}));
+  EXPECT_EQ(privacy.default_action, PrivacyAction::allow);
+  EXPECT_EQ(privacy.answers, AnswerScan::redact);
+  EXPECT_EQ(privacy.disabled, (std::vector<std::string>{"ip_address"}));
+  ASSERT_EQ(privacy.entities.size(), 2U);
+  EXPECT_EQ(privacy.entities[0].name, "matter");
+  EXPECT_EQ(privacy.entities[0].pattern, "M-[0-9]{6}");
+  EXPECT_EQ(privacy.entities[0].validator, "luhn");
+  EXPECT_TRUE(privacy.entities[0].labels.empty());
+  EXPECT_EQ(privacy.entities[1].terms, (std::vector<std::string>{"Acme Corp", "Globex"}));
+  EXPECT_EQ(privacy.entities[1].labels, (std::vector<std::string>{"financial"}));
+  ASSERT_EQ(config->policy.rules.size(), 1U);
+  EXPECT_EQ(config->policy.rules[0].privacy,
+            (PrivacyActions{{"pii", PrivacyAction::allow}, {"secret", PrivacyAction::redact}}));
+
+  auto again = parse_config(explain(config.value()), "privacy.yaml");
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(without_provenance(again.value()), without_provenance(config.value()));
+}
+
+TEST(Config, PrivacyDefaultsRedactForEveryLabelAndAuditAnswers) {
+  const Config config;
+  EXPECT_TRUE(config.privacy.scan);
+  EXPECT_TRUE(config.privacy.actions.empty());
+  EXPECT_EQ(config.privacy.default_action, PrivacyAction::redact);
+  EXPECT_EQ(config.privacy.answers, AnswerScan::audit_only);
 }
 
 }  // namespace
