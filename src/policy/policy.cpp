@@ -136,6 +136,19 @@ std::string mismatch(const config::Rule& rule, const RequestFacts& facts) {
   return "";
 }
 
+config::PrivacyAction privacy_action(const config::PrivacySettings& privacy,
+                                     const config::Rule* rule, std::string_view label) {
+  if (rule != nullptr) {
+    if (auto found = rule->privacy.find(label); found != rule->privacy.end()) {
+      return found->second;
+    }
+  }
+  if (auto found = privacy.actions.find(label); found != privacy.actions.end()) {
+    return found->second;
+  }
+  return privacy.default_action;
+}
+
 double estimated_cost(const config::CloudBackend& cloud, const RequestFacts& facts) {
   const auto output =
       facts.task == config::RequestTask::chat || facts.task == config::RequestTask::completion
@@ -158,6 +171,17 @@ Expected<Decision, api::ApiError> decide(const config::Config& config, const Req
   }
   decision.rule_name = decision.rule ? decision.rule->name : std::string("default");
   decision.never_cloud = decision.rule && decision.rule->never_cloud;
+  for (const auto& label : facts.sensitivity) {
+    const auto action = privacy_action(config.privacy, decision.rule, label);
+    if (action > decision.privacy) {
+      decision.privacy = action;
+      decision.privacy_labels.clear();
+    }
+    if (action == decision.privacy && action != config::PrivacyAction::allow) {
+      decision.privacy_labels.push_back(label);
+    }
+  }
+  const bool privacy_local_only = decision.privacy == config::PrivacyAction::local_only;
 
   // The placement header narrows the chain only where the rule allows it; a rule that matches on
   // the preference has been written for it and takes it as it is.
@@ -217,6 +241,11 @@ Expected<Decision, api::ApiError> decide(const config::Config& config, const Req
     const auto placement = config::placement_of(*entry);
     if (placement == Placement::cloud && decision.never_cloud) {
       decision.excluded.push_back({entry->name, "never_cloud"});
+      continue;
+    }
+    if (placement == Placement::cloud && privacy_local_only) {
+      decision.excluded.push_back(
+          {entry->name, "privacy policy: local_only for " + list_of(decision.privacy_labels)});
       continue;
     }
     if (decision.placement_honoured && placement != facts.placement) {
@@ -435,6 +464,8 @@ std::string decision_to_json(const Decision& decision, const RequestFacts& facts
       {"targets", std::move(targets)},       {"excluded", std::move(excluded)},
       {"never_cloud", decision.never_cloud}, {"placement_honoured", decision.placement_honoured},
       {"not_matched", decision.trace},       {"request", std::move(request)}};
+  answer["privacy"] = {{"action", config::to_string(decision.privacy)},
+                       {"labels", decision.privacy_labels}};
   if (decision.rule) {
     answer["rule_line"] = decision.rule->line;
     if (decision.rule->latency_slo) {

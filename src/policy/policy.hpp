@@ -44,6 +44,11 @@ struct Decision {
   std::vector<ExcludedTarget> excluded;
   bool never_cloud = false;
   bool placement_honoured = false;  // the x-hearth-placement preference narrowed the chain
+  // The privacy guard's verdict: the strongest action among the request's sensitivity labels
+  // (allow when it has none), and the labels that call for it. local_only has already removed
+  // the cloud targets; block is for the caller to refuse (it knows the finding types to name).
+  config::PrivacyAction privacy = config::PrivacyAction::allow;
+  std::vector<std::string> privacy_labels;
   // One line per rule tried before the match (or all of them): why it did not match.
   std::vector<std::string> trace;
 };
@@ -52,6 +57,11 @@ struct Decision {
 // `no_allowed_target`, naming the policy), the placement header is refused (403
 // `placement_not_allowed`) or the model does not exist (404 `model_not_found`).
 Expected<Decision, api::ApiError> decide(const config::Config& config, const RequestFacts& facts);
+
+// The privacy action for one label: the matched rule's override (rule may be nullptr), else
+// privacy.actions, else privacy.actions.default.
+config::PrivacyAction privacy_action(const config::PrivacySettings& privacy,
+                                     const config::Rule* rule, std::string_view label);
 
 // Why `rule` does not match the facts ("" when it does).
 std::string mismatch(const config::Rule& rule, const RequestFacts& facts);

@@ -41,6 +41,8 @@ constexpr int kNoon = 12 * 60;
 //         excluded: {C: REASON}    # target -> substring of the reason; absent: nothing excluded
 //         never_cloud: false       # checked when given
 //         placement_honoured: true # checked when given
+//         privacy: local_only      # the privacy action (allow when absent from the request)
+//         privacy_labels: [health] # the labels that call for it
 //         not_matched_contains: [TEXT]  # each a substring of some trace line
 //         not_matched: [LINE]      # the whole trace, exactly
 //     - describe: {...}
@@ -198,6 +200,12 @@ void check_decision(const config::Config& config, const Decision& decision,
   if (expect["placement_honoured"]) {
     EXPECT_EQ(decision.placement_honoured, expect["placement_honoured"].as<bool>());
   }
+  if (expect["privacy"]) {
+    EXPECT_EQ(config::to_string(decision.privacy), expect["privacy"].as<std::string>());
+  }
+  if (expect["privacy_labels"]) {
+    EXPECT_EQ(decision.privacy_labels, strings_of(expect["privacy_labels"]));
+  }
   if (expect["not_matched"]) {
     EXPECT_EQ(decision.trace, strings_of(expect["not_matched"]));
   }
@@ -220,6 +228,8 @@ void check_decision(const config::Config& config, const Decision& decision,
   }
   EXPECT_EQ(json["excluded"].size(), decision.excluded.size());
   EXPECT_EQ(json["not_matched"].get<std::vector<std::string>>(), decision.trace);
+  EXPECT_EQ(json["privacy"]["action"], config::to_string(decision.privacy));
+  EXPECT_EQ(json["privacy"]["labels"].get<std::vector<std::string>>(), decision.privacy_labels);
 }
 
 class PolicyCase : public testing::TestWithParam<Case> {};
@@ -252,10 +262,10 @@ TEST_P(PolicyCase, DecidesAsExpected) {
         << "a request is {describe, expect}";
     const YAML::Node expect = request["expect"];
     ASSERT_TRUE(expect && expect.IsMap()) << "'expect' must be a mapping";
-    ASSERT_TRUE(
-        unknown_keys(expect, {"rule", "targets", "excluded", "never_cloud", "placement_honoured",
-                              "not_matched", "not_matched_contains", "error"})
-            .empty())
+    ASSERT_TRUE(unknown_keys(expect, {"rule", "targets", "excluded", "never_cloud",
+                                      "placement_honoured", "privacy", "privacy_labels",
+                                      "not_matched", "not_matched_contains", "error"})
+                    .empty())
         << "unknown keys in 'expect'";
     const bool expect_error = static_cast<bool>(expect["error"]);
     ASSERT_TRUE(expect_error || (expect["rule"] && expect["targets"]))
