@@ -1,0 +1,113 @@
+#include "privacy/request_texts.hpp"
+
+#include <array>
+#include <cassert>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "api/json_text.hpp"
+#include "privacy/scanner.hpp"
+
+namespace hearth::privacy {
+
+namespace {
+
+// Ordered: the body goes on to a provider, and keeping its member order keeps it recognisable
+// (and a JSON schema's property order meaningful).
+using json = nlohmann::ordered_json;
+
+}  // namespace
+
+bool is_structural_key(std::string_view parent_key, std::string_view key) {
+  static constexpr std::array<std::string_view, 11> kStructural = {
+      "model",  "role",   "type",          "id",          "tool_call_id",   "object",
+      "detail", "format", "finish_reason", "tool_choice", "encoding_format"};
+  for (const std::string_view structural : kStructural) {
+    if (key == structural) return true;
+  }
+  // Base64 payloads: an image given as a URL (object or plain-string form), audio, file data.
+  if (parent_key == "image_url" && key == "url") return true;
+  if (key == "image_url") return true;
+  if (parent_key == "input_audio" && key == "data") return true;
+  if (parent_key == "file" && key == "file_data") return true;
+  return false;
+}
+
+struct RequestTexts::Impl {
+  json document;
+  std::vector<std::string> texts;
+  std::vector<json*> nodes;  // the string node of each text; the document is never reshaped
+
+  // Document order; object members pass their own key down as the parent key, array elements
+  // keep the key of the array.
+  void collect(json& value, std::string_view parent_key, std::string_view key) {
+    switch (value.type()) {
+      case json::value_t::string:
+        if (!is_structural_key(parent_key, key)) {
+          texts.push_back(value.get_ref<const std::string&>());
+          nodes.push_back(&value);
+        }
+        break;
+      case json::value_t::object:
+        for (auto& [member_key, member] : value.items()) collect(member, key, member_key);
+        break;
+      case json::value_t::array:
+        for (json& element : value) collect(element, parent_key, key);
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+Expected<RequestTexts, api::ApiError> RequestTexts::parse(std::string_view body) {
+  // The same checks and messages as api/parse.cpp, which sees the body next.
+  if (const std::size_t bad = first_invalid_utf8(body); bad != std::string_view::npos) {
+    return unexpected(
+        api::invalid_request("Request body is not valid UTF-8 (first invalid byte at offset " +
+                                 std::to_string(bad) + ")",
+                             std::nullopt, "invalid_utf8"));
+  }
+  if (api::json_nesting_depth(body) > api::kMaxJsonNestingDepth) {
+    return unexpected(api::invalid_request("Invalid JSON body: nesting deeper than " +
+                                               std::to_string(api::kMaxJsonNestingDepth) +
+                                               " levels",
+                                           std::nullopt, "invalid_json"));
+  }
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->document = json::parse(body);
+  } catch (const json::exception& e) {
+    return unexpected(api::invalid_request(
+        "Invalid JSON body: " + api::without_exception_id(e.what()), std::nullopt, "invalid_json"));
+  }
+  if (!impl->document.is_object()) {
+    return unexpected(api::invalid_request(
+        "Request body must be a JSON object, not " + std::string(impl->document.type_name()),
+        std::nullopt, "invalid_type"));
+  }
+  impl->collect(impl->document, "", "");
+  return RequestTexts(std::move(impl));
+}
+
+RequestTexts::RequestTexts(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RequestTexts::RequestTexts(RequestTexts&&) noexcept = default;
+RequestTexts& RequestTexts::operator=(RequestTexts&&) noexcept = default;
+RequestTexts::~RequestTexts() = default;
+
+const std::vector<std::string>& RequestTexts::texts() const { return impl_->texts; }
+
+void RequestTexts::replace(std::size_t index, std::string text) {
+  assert(index < impl_->texts.size() && "RequestTexts::replace: no such text");
+  *impl_->nodes[index] = text;
+  impl_->texts[index] = std::move(text);
+}
+
+std::string RequestTexts::serialize() const {
+  // Replacement text comes from valid UTF-8 with placeholders put in; `replace` makes dump()
+  // unable to throw all the same.
+  return impl_->document.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace hearth::privacy
