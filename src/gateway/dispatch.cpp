@@ -20,6 +20,8 @@
 #include "cloud/anthropic_translation.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/gateway_service.hpp"
+#include "gateway/privacy_guard.hpp"
+#include "privacy/answer_texts.hpp"
 
 namespace hearth::gateway {
 
@@ -157,6 +159,36 @@ double answer_cost(const config::CloudBackend& cloud, const api::AnswerSummary& 
          1e6;
 }
 
+void add_label(std::vector<std::string>& labels, const std::string& label) {
+  if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
+    labels.push_back(label);
+  }
+}
+
+// The 400 for a request the privacy policy blocks: the types found, never the values.
+api::ApiError blocked_by_privacy(const std::string& rule, const std::vector<std::string>& labels,
+                                 const FindingCounts& found) {
+  std::string what;
+  for (const auto& [type, count] : found) {
+    what += what.empty() ? "" : ", ";
+    what += fmt::format("{} ({} found)", type, count);
+  }
+  std::string label_list;
+  for (const auto& label : labels) {
+    label_list += label_list.empty() ? "" : ", ";
+    label_list += label;
+  }
+  const std::string message = "The privacy policy (rule '" + rule + "') blocks requests labelled " +
+                              label_list +
+                              (what.empty() ? std::string(" (declared in x-hearth-sensitivity)")
+                                            : "; this request contains: " + what) +
+                              ". Remove that data or ask for a policy that allows it.";
+  return api::api_error(400, message, "sensitive_data_blocked");
+}
+
+// Nothing to restore: a stream that is only scanned for secrets goes through this.
+const privacy::Redaction kNoRedaction;
+
 }  // namespace
 
 struct RelayedAnswer {
@@ -168,6 +200,10 @@ struct RelayedAnswer {
 
 struct GatewayService::Plan {
   std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const privacy::Scanner> scanner;
+  // The body a cloud target gets when findings are to be redacted, and the mapping that restores
+  // its answer; the mapping dies with the request.
+  std::optional<RedactedBody> redacted;
   api::RoutingFields fields;
   policy::RequestFacts facts;
   policy::Decision decision;
@@ -226,6 +262,25 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     co_return co_await send_error(writer, facts.error(), exchange);
   }
   plan.facts = std::move(facts.value());
+  plan.scanner = scanner_;
+  std::optional<ScannedRequest> scanned;
+  if (plan.config->privacy.scan) {
+    const auto scan_start = Clock::now();
+    auto result = scan_request(*plan.scanner, request.body);
+    metrics_.privacy_scan_seconds.add(
+        {}, std::chrono::duration<double>(Clock::now() - scan_start).count());
+    if (!result) {
+      co_return co_await send_error(writer, result.error(), exchange);
+    }
+    scanned = std::move(result.value());
+    exchange.findings = scanned->counts;
+    for (const auto& [type, count] : scanned->counts) {
+      metrics_.privacy_findings.add({{"type", type}, {"source", "request"}}, count);
+    }
+    for (const auto& label : scanned->labels) {
+      add_label(plan.facts.sensitivity, label);
+    }
+  }
   auto decision = policy::decide(*plan.config, plan.facts);
   if (!decision) {
     if (decision.error().code != "model_not_found") {
@@ -236,6 +291,28 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
   }
   plan.decision = std::move(decision.value());
   exchange.rule = plan.decision.rule_name;
+  if (!plan.facts.sensitivity.empty()) {
+    exchange.privacy_action = std::string(config::to_string(plan.decision.privacy));
+    metrics_.privacy_actions.add({{"action", exchange.privacy_action}}, 1);
+  }
+  if (plan.decision.privacy == config::PrivacyAction::block) {
+    const auto found =
+        scanned ? counts_with_labels(*plan.scanner, *scanned, plan.decision.privacy_labels)
+                : FindingCounts{};
+    auto error = blocked_by_privacy(exchange.rule, plan.decision.privacy_labels, found);
+    spdlog::warn("privacy policy blocked a request (rule {}): {}", exchange.rule,
+                 describe_counts(found));
+    co_return co_await send_error(writer, error, exchange);
+  }
+  const bool any_cloud_target =
+      std::any_of(plan.decision.targets.begin(), plan.decision.targets.end(),
+                  [](const config::ModelEntry* entry) {
+                    return config::placement_of(*entry) == config::Placement::cloud;
+                  });
+  if (scanned && any_cloud_target) {
+    plan.redacted =
+        redact_for_cloud(*plan.scanner, *scanned, plan.config->privacy, plan.decision.rule);
+  }
   for (const auto& excluded : plan.decision.excluded) {
     exchange.fallbacks.push_back(excluded.target + ": " + excluded.reason);
   }
@@ -384,6 +461,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   const bool anthropic = lease->provider_api() == config::ProviderApi::anthropic;
   const bool cloud = !local;
   const bool is_chat = plan.facts.task == config::RequestTask::chat;
+  // A cloud target gets the redacted body, and its answer is restored.
+  const bool redacting = cloud && plan.redacted.has_value();
+  const std::string& source_body = redacting ? plan.redacted->body : request.body;
+  const auto answer_scan = cloud ? plan.config->privacy.answers : config::AnswerScan::off;
   const config::Rule* rule = plan.decision.rule;
   const config::Escalation* escalation = nullptr;
   if (rule != nullptr && rule->escalate && local && !last_target && !plan.fields.stream &&
@@ -403,7 +484,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
           "unsupported_by_provider");
       co_return attempt;
     }
-    auto translated = cloud::anthropic_request_from_openai(request.body, lease->upstream_model());
+    auto translated = cloud::anthropic_request_from_openai(source_body, lease->upstream_model());
     if (!translated) {
       attempt.reason = "untranslatable_request";
       attempt.error = translated.error();
@@ -423,7 +504,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     rewrite.request_logprobs = add_logprobs;
     if (rewrite.model || rewrite.request_logprobs) {
-      auto rewritten = api::rewrite_body(request.body, rewrite, is_chat);
+      auto rewritten = api::rewrite_body(source_body, rewrite, is_chat);
       if (!rewritten) {
         attempt.reason = "invalid_request";
         attempt.error = rewritten.error();
@@ -431,7 +512,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       }
       upstream.body = std::move(rewritten.value());
     } else {
-      upstream.body = request.body;
+      upstream.body = source_body;
     }
     upstream.target = cloud ? cloud_path(plan.facts.task) : request.target;
   }
@@ -541,6 +622,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     if (!exchange.escalation.empty()) {
       out.emplace_back("x-hearth-escalation", fallback_header({exchange.escalation}));
     }
+    if (!exchange.privacy_action.empty()) {
+      out.emplace_back("x-hearth-privacy",
+                       privacy_header(exchange.privacy_action, exchange.findings));
+    }
     out.emplace_back(
         "x-hearth-overhead-ms",
         fmt::format("{:.3f}", milliseconds(Clock::now() - exchange.start - exchange.upstream)));
@@ -634,6 +719,21 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     if (add_logprobs) {
       body = api::without_logprobs(body);
     }
+    if (status < 400 && answer_scan != config::AnswerScan::off) {
+      // Before restoring: the client's own values coming back are not the provider's doing.
+      if (answer_scan == config::AnswerScan::redact) {
+        body = redact_answer_secrets(*plan.scanner, body, exchange.answer_secrets);
+      } else {
+        exchange.answer_secrets = secrets_in_texts(*plan.scanner, privacy::answer_texts(body));
+      }
+      note_answer_secrets(exchange, answer_scan);
+    }
+    if (redacting && status < 400) {
+      body = privacy::restore_answer(body, *plan.redacted->redaction);
+    }
+    if (redacting) {
+      note_redactions(exchange, plan.redacted->counts);
+    }
     if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend);
         priced && status < 400) {
       if (auto usage = api::summarize_answer(body)) {
@@ -684,6 +784,14 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     translator.emplace(entry.name, plan.fields.include_usage);
     content_type = "text/event-stream";
   }
+  // Placeholders restored event by event; the texts kept for the secret scan at the end.
+  std::optional<privacy::StreamAnswerRestorer> restorer;
+  if (redacting || answer_scan != config::AnswerScan::off) {
+    restorer.emplace(redacting ? *plan.redacted->redaction : kNoRedaction);
+  }
+  if (redacting) {
+    note_redactions(exchange, plan.redacted->counts);
+  }
   exchange.status = status;
   exchange.placement = std::string(config::to_string(lease->placement()));
   metrics_.placements.add(
@@ -711,6 +819,11 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       }
     } else {
       out = std::move(*data);
+    }
+    if (restorer) {
+      out = restorer->feed(out);
+    }
+    if (!translator) {
       tail += out;
       if (tail.find(kDoneMarker) != std::string::npos) {
         saw_done = true;
@@ -759,6 +872,20 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       }
     }
   }
+  if (restorer) {
+    if (auto rest = restorer->finish(); !rest.empty() && !exchange.client_gone) {
+      exchange.bytes_out += rest.size();
+      if (!co_await writer.write_chunk(rest)) {
+        exchange.client_gone = true;
+        co_return attempt;
+      }
+    }
+    if (answer_scan != config::AnswerScan::off) {
+      // A stream is audited once complete; what it carried has been relayed already.
+      exchange.answer_secrets = secrets_in_texts(*plan.scanner, restorer->upstream_texts());
+      note_answer_secrets(exchange, config::AnswerScan::audit_only);
+    }
+  }
   if (!saw_done) {
     // Never let a broken stream look like a finished one: an explicit error event, no [DONE],
     // and no switch to another target once the client has seen part of an answer.
@@ -778,6 +905,25 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   }
   co_await writer.end_stream();
   co_return attempt;
+}
+
+void GatewayService::note_redactions(Exchange& exchange, const FindingCounts& counts) {
+  exchange.redacted = counts;
+  for (const auto& [type, count] : counts) {
+    metrics_.privacy_redactions.add({{"type", type}}, count);
+  }
+}
+
+void GatewayService::note_answer_secrets(Exchange& exchange, config::AnswerScan scan) {
+  if (exchange.answer_secrets.empty()) {
+    return;
+  }
+  for (const auto& [type, count] : exchange.answer_secrets) {
+    metrics_.privacy_findings.add({{"type", type}, {"source", "answer"}}, count);
+  }
+  spdlog::warn("model {}: the cloud answer carried secrets ({}){}", exchange.model,
+               describe_counts(exchange.answer_secrets),
+               scan == config::AnswerScan::redact ? "; replaced before the client saw them" : "");
 }
 
 net::awaitable<void> GatewayService::explain_route(const http::Request& request, Writer& writer,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gateway/gateway_service.hpp"
+#include "gateway/privacy_guard.hpp"
 
 namespace hearth::gateway {
 
@@ -25,6 +26,11 @@ struct GatewayService::Exchange {
   std::string placement;               // "local" or "cloud" of the target that answered
   std::vector<std::string> fallbacks;  // "TARGET: REASON" for each target given up on
   std::string escalation;              // why a local answer was rejected, if one was
+  // Privacy: types and counts only.
+  std::string privacy_action;    // the action for the request's labels; "" when it has none
+  FindingCounts findings;        // in the request
+  FindingCounts redacted;        // replaced by placeholders for the cloud target that answered
+  FindingCounts answer_secrets;  // secrets in a cloud answer
 };
 
 // x-hearth-fallback: "TARGET: REASON; TARGET: REASON", printable ASCII only.
@@ -39,6 +45,11 @@ inline std::string fallback_header(const std::vector<std::string>& fallbacks) {
     }
   }
   return text;
+}
+
+// x-hearth-privacy: "ACTION" or "ACTION; type=count, ..." (types and counts, never values).
+inline std::string privacy_header(const std::string& action, const FindingCounts& findings) {
+  return findings.empty() ? action : action + "; " + describe_counts(findings);
 }
 
 }  // namespace hearth::gateway

@@ -63,6 +63,24 @@ struct GatewayMetrics {
   metrics::Family& breaker_opened = registry.counter("hearth_gateway_circuit_opened_total",
                                                      "Times a target's circuit breaker opened");
 
+  // Privacy guard (finding types and counts only, never values).
+  metrics::Family& privacy_findings =
+      registry.counter("hearth_gateway_privacy_findings_total",
+                       "Sensitive entities found, by type and source (request, answer)");
+  metrics::Family& privacy_actions = registry.counter(
+      "hearth_gateway_privacy_actions_total",
+      "Requests with sensitivity labels, by the privacy action applied (allow, audit_only, "
+      "redact, local_only, block)");
+  metrics::Family& privacy_redactions =
+      registry.counter("hearth_gateway_privacy_redactions_total",
+                       "Values replaced by placeholders before a cloud target, by type");
+  metrics::Family& privacy_scan_seconds = registry.counter(
+      "hearth_gateway_privacy_scan_seconds_total", "Time spent scanning request texts");
+  metrics::Family& privacy_scan_enabled = registry.gauge(
+      "hearth_gateway_privacy_scan_enabled",
+      "1 when request texts are scanned; 0 when privacy.scan is false (labels come from "
+      "x-hearth-sensitivity only)");
+
   // Workers.
   metrics::Family& worker_starts =
       registry.counter("hearth_gateway_worker_starts_total", "Worker processes started, by model");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -69,8 +70,17 @@ std::string iso8601_now() {
 GatewayService::GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload)
     : models_(models), metrics_(metrics), reload_(std::move(reload)) {}
 
-void GatewayService::set_config(std::shared_ptr<const config::Config> config) {
+void GatewayService::set_config(std::shared_ptr<const config::Config> config,
+                                std::shared_ptr<const privacy::Scanner> scanner) {
+  assert(scanner && "every configuration comes with its scanner");
+  if (!config->privacy.scan) {
+    spdlog::warn(
+        "privacy.scan is false: request texts are not scanned, sensitivity labels come from "
+        "x-hearth-sensitivity only");
+  }
+  metrics_.privacy_scan_enabled.set({}, config->privacy.scan ? 1 : 0);
   config_ = std::move(config);
+  scanner_ = std::move(scanner);
 }
 
 net::awaitable<void> GatewayService::handle(const http::Request& request, Writer& writer) {
@@ -130,6 +140,10 @@ net::awaitable<void> GatewayService::send_error(Writer& writer, const api::ApiEr
   }
   if (!exchange.fallbacks.empty()) {
     headers.emplace_back("x-hearth-fallback", fallback_header(exchange.fallbacks));
+  }
+  if (!exchange.privacy_action.empty()) {
+    headers.emplace_back("x-hearth-privacy",
+                         privacy_header(exchange.privacy_action, exchange.findings));
   }
   exchange.status = error.status;
   exchange.error = error.message;
@@ -270,6 +284,30 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
   }
   if (!exchange.escalation.empty()) {
     line["escalation"] = exchange.escalation;
+  }
+  if (!exchange.privacy_action.empty() || !exchange.findings.empty() ||
+      !exchange.answer_secrets.empty()) {
+    nlohmann::json privacy{
+        {"action", exchange.privacy_action.empty()
+                       ? std::string(config::to_string(config::PrivacyAction::allow))
+                       : exchange.privacy_action}};
+    privacy["findings"] = nlohmann::json::object();
+    for (const auto& [type, count] : exchange.findings) {
+      privacy["findings"][type] = count;
+    }
+    if (!exchange.redacted.empty()) {
+      privacy["redacted"] = nlohmann::json::object();
+      for (const auto& [type, count] : exchange.redacted) {
+        privacy["redacted"][type] = count;
+      }
+    }
+    if (!exchange.answer_secrets.empty()) {
+      privacy["answer_secrets"] = nlohmann::json::object();
+      for (const auto& [type, count] : exchange.answer_secrets) {
+        privacy["answer_secrets"][type] = count;
+      }
+    }
+    line["privacy"] = std::move(privacy);
   }
   if (!exchange.error.empty()) {
     line["error"] = exchange.error;

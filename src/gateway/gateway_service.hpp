@@ -1,11 +1,11 @@
 // The gateway's routes: the public OpenAI-compatible API in front of every backend.
-// A request's path through here: route -> parse the routing fields and placement facts ->
-// policy decides the rule and target chain (dispatch.cpp) -> for each target: circuit breaker,
-// lease a ready backend (starting or waiting for its worker), send upstream (translated for an
-// Anthropic provider), fall back on a failure before the first byte, check a local answer when
-// the rule escalates -> relay the answer (SSE chunk by chunk) with x-hearth-* headers -> access
-// log and metrics. The backend validates the request in full; its errors reach the client
-// unchanged.
+// A request's path through here: route -> parse the routing fields and placement facts -> the
+// privacy guard scans the texts (privacy_guard.hpp; its labels join the facts) -> policy decides
+// the rule and target chain (dispatch.cpp) -> for each target: circuit breaker, lease a ready
+// backend (starting or waiting for its worker), send upstream (translated for an Anthropic
+// provider), fall back on a failure before the first byte, check a local answer when the rule
+// escalates -> relay the answer (SSE chunk by chunk) with x-hearth-* headers -> access log and
+// metrics. The backend validates the request in full; its errors reach the client unchanged.
 #pragma once
 
 #include <functional>
@@ -23,6 +23,7 @@
 #include "http/server.hpp"
 #include "policy/circuit_breaker.hpp"
 #include "policy/policy.hpp"
+#include "privacy/scanner.hpp"
 
 namespace hearth::gateway {
 
@@ -34,7 +35,10 @@ class GatewayService {
 
   GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload);
 
-  void set_config(std::shared_ptr<const config::Config> config);
+  // The configuration and the privacy scanner built from it (build_scanner): requests in flight
+  // keep the pair they started with.
+  void set_config(std::shared_ptr<const config::Config> config,
+                  std::shared_ptr<const privacy::Scanner> scanner);
   std::shared_ptr<const config::Config> config() const { return config_; }
 
   http::net::awaitable<void> handle(const http::Request& request, http::ResponseWriter& writer);
@@ -73,11 +77,14 @@ class GatewayService {
   http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
       http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
   void finish(const http::Request& request, Exchange& exchange);
+  void note_redactions(Exchange& exchange, const std::map<std::string, int, std::less<>>& counts);
+  void note_answer_secrets(Exchange& exchange, config::AnswerScan scan);
 
   ModelManager& models_;
   GatewayMetrics& metrics_;
   Reloader reload_;
   std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const privacy::Scanner> scanner_;
   const http::ServerStats* server_stats_ = nullptr;
   int in_flight_ = 0;
   std::map<std::string, policy::CircuitBreaker> breakers_;  // by target model name

@@ -20,6 +20,7 @@
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/model_manager.hpp"
+#include "gateway/privacy_guard.hpp"
 #include "gateway/worker_process.hpp"
 #include "http/server.hpp"
 
@@ -98,6 +99,11 @@ int run_gateway(const ServeOptions& options) {
     return 2;
   }
   auto initial = std::make_shared<config::Config>(std::move(loaded.value()));
+  auto initial_scanner = build_scanner(initial->privacy);
+  if (!initial_scanner) {
+    spdlog::error("configuration rejected: {}", initial_scanner.error());
+    return 2;
+  }
   if (!options.listen.empty()) {
     initial->server.listen = options.listen;
   }
@@ -131,12 +137,18 @@ int run_gateway(const ServeOptions& options) {
       return unexpected(next.error().to_string());
     }
     auto config = std::make_shared<config::Config>(std::move(next.value()));
+    auto scanner = build_scanner(config->privacy);
+    if (!scanner) {
+      metrics.config_reloads.add({{"result", "rejected"}}, 1);
+      spdlog::error("reload rejected, keeping the current configuration: {}", scanner.error());
+      return unexpected(scanner.error());
+    }
     if (config->server.listen != listen && options.listen.empty()) {
       spdlog::warn("server.listen changed to {}; it takes effect at the next start",
                    config->server.listen);
     }
     config->server.listen = listen;
-    service->set_config(config);
+    service->set_config(config, std::move(scanner.value()));
     models.apply(config);
     metrics.config_reloads.add({{"result", "ok"}}, 1);
     const std::string summary = std::to_string(config->models.size()) + " models";
@@ -144,7 +156,7 @@ int run_gateway(const ServeOptions& options) {
     return summary;
   };
   service = std::make_unique<GatewayService>(models, metrics, reload);
-  service->set_config(initial);
+  service->set_config(initial, std::move(initial_scanner.value()));
   models.apply(initial);
 
   http::Server server(

@@ -79,7 +79,8 @@ def sse_payloads(reply):
 
 class PlacementTestCase(unittest.TestCase):
     """Starts fake providers, writes CONFIG (str.format with {stories}, {openai_url}, {other_url},
-    {anthropic_url}, {ca}, {dead_url}, {dir}) and starts one gateway for the class."""
+    {other_root} (other_url without /v1, for a remote backend), {anthropic_url}, {ca},
+    {dead_url}, {dir}) and starts one gateway for the class."""
 
     CONFIG = ""
     TLS = False
@@ -99,6 +100,7 @@ class PlacementTestCase(unittest.TestCase):
             text = textwrap.dedent(cls.CONFIG).format(
                 stories=STORIES, openai_url=cls.openai.url, other_url=cls.other.url,
                 anthropic_url=cls.anthropic.url, ca=getattr(cls.openai, "ca_cert", "") or "",
+                other_root=cls.other.url[:-len("/v1")],
                 dead_url="http://127.0.0.1:%d/v1" % free_port(), dir=cls.directory.name,
                 now_window=clock(now_minute() - 120) + "-" + clock(now_minute() + 120),
                 later_window=clock(now_minute() + cls.LATER) + "-" +

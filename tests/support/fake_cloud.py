@@ -60,6 +60,11 @@ is empty. Keys of a behaviour (unknown keys are refused), which combine:
     close_without_response: true   read the request, then close the connection
     raw_events: [str, ...]    answer 200 text/event-stream with these strings, one chunk each
     reply: "text"        the answer's text
+    echo: true           the answer's text is the request's last message text (string content
+                         or its text parts joined), or the completion prompt: what a model that
+                         repeats its input would say (privacy tests: placeholders come back)
+    stream_chunk_chars: N     the reply's pieces are N characters each instead of words (streams:
+                         one event per piece, so that a placeholder is split across events)
     tool_call: {"name": ..., "arguments": {...} or "raw json", "id": optional}
     tool_calls: [tool_call, ...]   several; arguments stream as 8-character fragments
     logprobs: x or [x, ...]   per-token logprob (OpenAI, when the request asks for logprobs;
@@ -117,7 +122,8 @@ EMBEDDING_DIMENSIONS = 8
 BEHAVIOUR_KEYS = frozenset((
     "status", "body", "headers", "delay_ms", "delay_first_token_ms", "chunk_interval_ms",
     "cut_after_chunks", "error_after_chunks", "close_without_response", "raw_events", "reply",
-    "tool_call", "tool_calls", "logprobs", "finish_reason", "usage"))
+    "tool_call", "tool_calls", "logprobs", "finish_reason", "usage", "echo",
+    "stream_chunk_chars"))
 
 TestCa = collections.namedtuple("TestCa", "ca_cert server_cert server_key")
 ServerCert = collections.namedtuple("ServerCert", "cert key")
@@ -232,6 +238,21 @@ def _fragments(text):
             for i in range(0, len(text), ARGUMENT_FRAGMENT_CHARS)] or [""]
 
 
+def _text_of(content):
+    """The text of a message content: a string, or the text parts of a list, joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content
+                       if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
+
+
+def _last_message_text(messages):
+    last = messages[-1] if messages else {}
+    return _text_of(last.get("content")) if isinstance(last, dict) else ""
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -239,7 +260,7 @@ def _is_int(value):
 class _Answer:
     """What one request is answered with, from its behaviour and the request's limits."""
 
-    def __init__(self, behaviour, max_tokens):
+    def __init__(self, behaviour, max_tokens, echo_text=None):
         calls = behaviour.get("tool_calls")
         if calls is None:
             calls = [behaviour["tool_call"]] if "tool_call" in behaviour else []
@@ -252,7 +273,16 @@ class _Answer:
                                     "arguments": arguments,
                                     "fragments": _fragments(arguments)})
         self.text = behaviour.get("reply", None if self.tool_calls else DEFAULT_REPLY)
-        self.tokens = _tokens(self.text) if self.text is not None else []
+        if behaviour.get("echo"):
+            self.text = echo_text or ""
+        chunk_chars = behaviour.get("stream_chunk_chars")
+        if self.text is None:
+            self.tokens = []
+        elif _is_int(chunk_chars) and chunk_chars > 0:
+            self.tokens = [self.text[i:i + chunk_chars]
+                           for i in range(0, len(self.text), chunk_chars)]
+        else:
+            self.tokens = _tokens(self.text)
         truncated = False
         if (_is_int(max_tokens) and max_tokens >= 0 and not self.tool_calls
                 and len(self.tokens) > max_tokens):
@@ -658,7 +688,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._invalid(behaviour, "messages: a non-empty array is required", "messages")
             return
         max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
-        answer = _Answer(behaviour, max_tokens)
+        answer = _Answer(behaviour, max_tokens, _last_message_text(messages))
         prompt_tokens = _word_count(messages)
         want_logprobs = request.get("logprobs") is True
         top = request.get("top_logprobs") if _is_int(request.get("top_logprobs")) else 0
@@ -725,7 +755,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if prompt is None:
             self._invalid(behaviour, "prompt: a prompt is required", "prompt")
             return
-        answer = _Answer(behaviour, request.get("max_tokens"))
+        echo_text = prompt if isinstance(prompt, str) else (
+            prompt[0] if isinstance(prompt, list) and prompt and isinstance(prompt[0], str) else "")
+        answer = _Answer(behaviour, request.get("max_tokens"), echo_text)
         prompt_tokens = _word_count(prompt) if not (
             isinstance(prompt, list) and prompt and _is_int(prompt[0])) else len(prompt)
         top = request.get("logprobs") if _is_int(request.get("logprobs")) else None
@@ -810,7 +842,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(messages, list) or not messages:
             self._send_json(400, anthropic_error(400, "messages: Field required"), behaviour)
             return
-        answer = _Answer(behaviour, max_tokens)
+        answer = _Answer(behaviour, max_tokens, _last_message_text(messages))
         usage = {"input_tokens": _word_count(request.get("system", "")) + _word_count(messages),
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                  "output_tokens": answer.completion_tokens}

@@ -334,13 +334,15 @@ def metrics(port):
     return reply.body.decode("utf-8")
 
 
-def metric_value(text, name):
-    """Sum of all series of `name` (any labels); None when the metric is absent."""
+def metric_value(text, name, labels=None):
+    """Sum of the series of `name` that carry every label in `labels` (a dict; None: any
+    series); None when no such series exists."""
     total = None
     pattern = re.compile(r"^%s(\{[^}]*\})?\s+(\S+)$" % re.escape(name))
+    wanted = ['%s="%s"' % (key, value) for key, value in (labels or {}).items()]
     for line in text.splitlines():
         match = pattern.match(line)
-        if match:
+        if match and all(item in (match.group(1) or "") for item in wanted):
             total = (total or 0.0) + float(match.group(2))
     return total
 

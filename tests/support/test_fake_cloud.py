@@ -266,6 +266,23 @@ class OpenAIShapeTest(CloudTest):
         self.assertEqual(payloads[-1]["choices"][0]["finish_reason"], "stop")
         self.assertEqual(payloads[1]["choices"][0]["logprobs"]["token_logprobs"], [-0.25])
 
+    def test_echo_repeats_the_last_message_and_chunks_split_streams(self):
+        self.cloud.script({"echo": True}, {"echo": True, "stream_chunk_chars": 3},
+                          {"echo": True})
+        body = chat_body(messages=[{"role": "system", "content": "be brief"},
+                                   {"role": "user", "content": [
+                                       {"type": "text", "text": "mail [EMAIL_1] "},
+                                       {"type": "text", "text": "now"}]}])
+        document = call(self.cloud, "/v1/chat/completions", body).json()
+        self.assertEqual(document["choices"][0]["message"]["content"], "mail [EMAIL_1] now")
+        payloads = parse_openai_sse(self, call(self.cloud, "/v1/chat/completions",
+                                               dict(body, stream=True)))
+        pieces = [p["choices"][0]["delta"].get("content") for p in payloads[1:-1]]
+        self.assertEqual(pieces, ["mai", "l [", "EMA", "IL_", "1] ", "now"])
+        completion = call(self.cloud, "/v1/completions",
+                          {"model": "m", "prompt": "say [CARD_1]"}).json()
+        self.assertEqual(completion["choices"][0]["text"], "say [CARD_1]")
+
     def test_embeddings_are_deterministic_and_sized(self):
         body = {"model": "embed", "input": ["one two", "three"], "dimensions": 4}
         first = call(self.cloud, "/v1/embeddings", body).json()
