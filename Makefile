@@ -5,10 +5,13 @@ GGML_NATIVE ?= ON
 MODELS_DIR ?= $(if $(wildcard ../shared/models),../shared/models,)
 LISTEN ?= 127.0.0.1:8080
 HEARTH_WERROR ?= ON
+# `make privacy-eval`: the corpus seed and how many false positives/negatives to show per type.
+PRIVACY_SEED ?= 5
+SHOW_ERRORS ?= 5
 # Relative paths in ccache keys let a fresh clone reuse the cache of another checkout.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all bootstrap configure build fixtures test serve bench format clean
+.PHONY: all bootstrap configure build fixtures test serve bench privacy-eval format clean
 
 all: build
 
@@ -43,6 +46,14 @@ serve: build
 
 bench: configure
 	@bench/run
+
+# Precision and recall of the privacy scanner per entity type on the generated, labelled corpus
+# (docs/PRIVACY.md); exits non-zero when a type misses its target.
+privacy-eval: configure
+	@ninja -C $(BUILD_DIR) -j$(JOBS) hearth
+	@mkdir -p $(BUILD_DIR)/privacy
+	@python3 tools/privacy_corpus/generate.py --seed $(PRIVACY_SEED) --output $(BUILD_DIR)/privacy/corpus.jsonl
+	@$(BUILD_DIR)/bin/hearth privacy eval --corpus $(BUILD_DIR)/privacy/corpus.jsonl --show-errors $(SHOW_ERRORS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

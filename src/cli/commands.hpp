@@ -42,4 +42,18 @@ struct RouteExplainOptions {
 // would be refused (the error is printed).
 int route_explain_command(const RouteExplainOptions& options);
 
+struct PrivacyEvalOptions {
+  std::string corpus_path;  // JSONL from tools/privacy_corpus/generate.py
+  bool json = false;
+  int show_errors = 0;  // false positives and negatives printed per type
+};
+// Scans every corpus document with the default scanner and reports precision and recall per
+// entity type. Exit status 0 when every labelled type meets its target, 1 when one misses, 2 on
+// usage or input errors (unreadable corpus, bad JSON line, offsets out of range).
+int privacy_eval_command(const PrivacyEvalOptions& options);
+// Prints one JSON line per finding in the file ("" or "-": standard input): type, labels, span
+// and confidence, never the value. Exit status 0; 1 when the text is not valid UTF-8; 2 when it
+// cannot be read.
+int privacy_scan_command(const std::string& path);
+
 }  // namespace hearth::cli

@@ -129,6 +129,23 @@ int main(int argc, char** argv) {
       "explain", "Print the effective configuration with every default filled in");
   config_explain->add_option("file", config_path, "YAML configuration file (none: the defaults)");
 
+  auto* privacy_command =
+      app.add_subcommand("privacy", "Look for sensitive data with the privacy scanner, locally");
+  privacy_command->require_subcommand(1);
+  hearth::cli::PrivacyEvalOptions privacy_eval_options;
+  auto* privacy_eval = privacy_command->add_subcommand(
+      "eval", "Precision and recall per entity type on a labelled corpus (tools/privacy_corpus)");
+  privacy_eval->add_option("--corpus", privacy_eval_options.corpus_path, "JSONL corpus (required)");
+  privacy_eval->add_flag("--json", privacy_eval_options.json, "Print JSON");
+  privacy_eval
+      ->add_option("--show-errors", privacy_eval_options.show_errors,
+                   "Print up to N false positives and N false negatives per type")
+      ->check(CLI::NonNegativeNumber);
+  std::string privacy_scan_path;
+  auto* privacy_scan = privacy_command->add_subcommand(
+      "scan", "Print the findings in a text as JSON lines (types and spans, never values)");
+  privacy_scan->add_option("file", privacy_scan_path, "Text file, or - for standard input");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
@@ -157,6 +174,12 @@ int main(int argc, char** argv) {
   }
   if (*route_explain) {
     return hearth::cli::route_explain_command(route);
+  }
+  if (*privacy_eval) {
+    return hearth::cli::privacy_eval_command(privacy_eval_options);
+  }
+  if (*privacy_scan) {
+    return hearth::cli::privacy_scan_command(privacy_scan_path);
   }
   if (*config_check) {
     return hearth::cli::config_check_command(config_path);
