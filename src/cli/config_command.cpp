@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "gateway/privacy_guard.hpp"
 
 namespace hearth::cli {
 
@@ -10,6 +11,11 @@ int config_check_command(const std::string& path) {
   auto config = config::load_config_file(path);
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
+    return 1;
+  }
+  // The custom entities' patterns and validators are checked by compiling them, as serve does.
+  if (auto scanner = gateway::build_scanner(config->privacy); !scanner) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), scanner.error().c_str());
     return 1;
   }
   const std::size_t count = config->models.size();

@@ -430,6 +430,11 @@ class RefusedConfigTest(unittest.TestCase):
                                     timeout=30 * SCALE)
             self.assertEqual(result.returncode, 2, result)
             self.assertIn("broken", result.stderr + result.stdout)
+            # `config check` compiles the patterns too.
+            result = subprocess.run([HEARTH_BIN, "config", "check", path], capture_output=True,
+                                    text=True, timeout=30 * SCALE)
+            self.assertEqual(result.returncode, 1, result)
+            self.assertIn("broken", result.stderr)
 
 
 if __name__ == "__main__":
