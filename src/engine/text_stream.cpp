@@ -42,33 +42,6 @@ std::size_t complete_utf8_prefix(std::string_view text) {
   return size;
 }
 
-bool is_valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    const std::size_t length = sequence_length(lead);
-    if (length == 0 || i + length > text.size()) {
-      return false;
-    }
-    uint32_t code_point = length == 1 ? lead : (lead & (0x7F >> length));
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto continuation = static_cast<unsigned char>(text[i + k]);
-      if ((continuation & 0xC0) != 0x80) {
-        return false;
-      }
-      code_point = (code_point << 6) | (continuation & 0x3F);
-    }
-    // Reject overlong encodings, surrogates and values past U+10FFFF.
-    static constexpr uint32_t minimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code_point < minimum[length] || code_point > 0x10FFFF ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 TextStream::TextStream(std::vector<std::string> stop_strings) {
   for (auto& stop : stop_strings) {
     if (!stop.empty()) {

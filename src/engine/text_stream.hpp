@@ -12,9 +12,6 @@ namespace hearth::engine {
 // Length of the longest prefix of `text` that does not end inside an incomplete UTF-8 sequence.
 std::size_t complete_utf8_prefix(std::string_view text);
 
-// True when `text` is entirely well-formed UTF-8.
-bool is_valid_utf8(std::string_view text);
-
 class TextStream {
  public:
   explicit TextStream(std::vector<std::string> stop_strings);

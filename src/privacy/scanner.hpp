@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "common/utf8.hpp"
 
 namespace hearth::privacy {
 
@@ -82,9 +83,5 @@ class Scanner {
   explicit Scanner(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Offset of the first byte that is not part of well-formed UTF-8 (overlongs, surrogates and
-// code points above U+10FFFF included), or npos.
-std::size_t first_invalid_utf8(std::string_view text);
 
 }  // namespace hearth::privacy

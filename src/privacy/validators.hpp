@@ -60,10 +60,6 @@ bool known_name(std::string_view name);
 
 // --- text helpers ---
 
-// first_invalid_utf8 (scanner.hpp) without SIMD: a shift-based DFA over four interleaved
-// chains. first_invalid_utf8 uses it where the processor lacks AVX2; same answers either way.
-std::size_t first_invalid_utf8_portable(std::string_view text);
-
 // Whether a code point belongs to a word for whole-word checks: ASCII letters, digits and '_',
 // letters, digits and combining marks of alphabetic scripts (Latin, Greek, Cyrillic, Armenian,
 // Hebrew, Arabic, Indic, Georgian, Ethiopic, ...). Scripts written without spaces between words

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/utf8.hpp"
+
 namespace hearth::engine {
 namespace {
 
