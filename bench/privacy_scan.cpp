@@ -1,8 +1,8 @@
 // Privacy scanner throughput, single thread (issue 5): scans a corpus document by document, as
 // the gateway scans request texts, for at least --seconds, and prints one JSON line with MB/s and
 // findings per MB, plus the p50/p99 latency of scanning one 4 KB chat-like message, and of the
-// privacy guard's whole work on a 4 KB chat request body (its texts read from the JSON, scanned,
-// and — for a cloud target — redacted and the body written again).
+// privacy guard's whole work on a 4 KB chat request body (privacy::scan_request and, for a cloud
+// target, privacy::redact_request: the functions the gateway calls).
 //
 //   bench_privacy_scan [CORPUS.jsonl] [--seconds 2] [--breakdown]
 //
@@ -25,8 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "privacy/redaction.hpp"
-#include "privacy/request_texts.hpp"
+#include "privacy/request_scan.hpp"
 #include "privacy/scanner.hpp"
 
 namespace {
@@ -396,27 +395,18 @@ int main(int argc, char** argv) {
   };
   std::vector<double> scan_samples;
   std::vector<double> redact_samples;
+  const auto every_finding = [](const hearth::privacy::EntityInfo&) { return true; };
   for (int i = 0; i < 20000; ++i) {
     const auto before = Clock::now();
-    auto texts = hearth::privacy::RequestTexts::parse(body);
-    if (!texts) return 1;
-    std::vector<std::vector<hearth::privacy::Finding>> findings;
-    for (const auto& text : texts->texts()) {
-      auto scanned = scanner.scan(text);
-      if (!scanned) return 1;
-      findings.push_back(std::move(scanned.value()));
-    }
+    auto scanned = hearth::privacy::scan_request(scanner, body);
+    if (!scanned) return 1;
     const auto scanned_at = Clock::now();
     hearth::privacy::Redaction redaction;
-    for (std::size_t index = 0; index < findings.size(); ++index) {
-      if (!findings[index].empty()) {
-        texts->replace(
-            index, redaction.redact(texts->texts()[index], findings[index], scanner.entities()));
-      }
-    }
-    const std::string redacted = texts->serialize();
+    hearth::privacy::FindingCounts replaced;
+    const auto redacted =
+        hearth::privacy::redact_request(scanner, *scanned, redaction, every_finding, replaced);
     const auto after = Clock::now();
-    if (redacted.empty() || redaction.empty()) return 1;
+    if (!redacted) return 1;
     scan_samples.push_back(std::chrono::duration<double, std::micro>(scanned_at - before).count());
     redact_samples.push_back(std::chrono::duration<double, std::micro>(after - before).count());
   }

@@ -167,7 +167,7 @@ void add_label(std::vector<std::string>& labels, const std::string& label) {
 
 // The 400 for a request the privacy policy blocks: the types found, never the values.
 api::ApiError blocked_by_privacy(const std::string& rule, const std::vector<std::string>& labels,
-                                 const FindingCounts& found) {
+                                 const privacy::FindingCounts& found) {
   std::string what;
   for (const auto& [type, count] : found) {
     what += what.empty() ? "" : ", ";
@@ -263,10 +263,10 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
   }
   plan.facts = std::move(facts.value());
   plan.scanner = scanner_;
-  std::optional<ScannedRequest> scanned;
+  std::optional<privacy::ScannedRequest> scanned;
   if (plan.config->privacy.scan) {
     const auto scan_start = Clock::now();
-    auto result = scan_request(*plan.scanner, request.body);
+    auto result = privacy::scan_request(*plan.scanner, request.body);
     metrics_.privacy_scan_seconds.add(
         {}, std::chrono::duration<double>(Clock::now() - scan_start).count());
     if (!result) {
@@ -298,10 +298,10 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
   if (plan.decision.privacy == config::PrivacyAction::block) {
     const auto found =
         scanned ? counts_with_labels(*plan.scanner, *scanned, plan.decision.privacy_labels)
-                : FindingCounts{};
+                : privacy::FindingCounts{};
     auto error = blocked_by_privacy(exchange.rule, plan.decision.privacy_labels, found);
     spdlog::warn("privacy policy blocked a request (rule {}): {}", exchange.rule,
-                 describe_counts(found));
+                 privacy::describe_counts(found));
     co_return co_await send_error(writer, error, exchange);
   }
   const bool any_cloud_target =
@@ -907,7 +907,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   co_return attempt;
 }
 
-void GatewayService::note_redactions(Exchange& exchange, const FindingCounts& counts) {
+void GatewayService::note_redactions(Exchange& exchange, const privacy::FindingCounts& counts) {
   exchange.redacted = counts;
   for (const auto& [type, count] : counts) {
     metrics_.privacy_redactions.add({{"type", type}}, count);
@@ -922,7 +922,7 @@ void GatewayService::note_answer_secrets(Exchange& exchange, config::AnswerScan 
     metrics_.privacy_findings.add({{"type", type}, {"source", "answer"}}, count);
   }
   spdlog::warn("model {}: the cloud answer carried secrets ({}){}", exchange.model,
-               describe_counts(exchange.answer_secrets),
+               privacy::describe_counts(exchange.answer_secrets),
                scan == config::AnswerScan::redact ? "; replaced before the client saw them" : "");
 }
 

@@ -27,10 +27,10 @@ struct GatewayService::Exchange {
   std::vector<std::string> fallbacks;  // "TARGET: REASON" for each target given up on
   std::string escalation;              // why a local answer was rejected, if one was
   // Privacy: types and counts only.
-  std::string privacy_action;    // the action for the request's labels; "" when it has none
-  FindingCounts findings;        // in the request
-  FindingCounts redacted;        // replaced by placeholders for the cloud target that answered
-  FindingCounts answer_secrets;  // secrets in a cloud answer
+  std::string privacy_action;       // the action for the request's labels; "" when it has none
+  privacy::FindingCounts findings;  // in the request
+  privacy::FindingCounts redacted;  // replaced by placeholders for the cloud target that answered
+  privacy::FindingCounts answer_secrets;  // secrets in a cloud answer
 };
 
 // x-hearth-fallback: "TARGET: REASON; TARGET: REASON", printable ASCII only.
@@ -48,8 +48,9 @@ inline std::string fallback_header(const std::vector<std::string>& fallbacks) {
 }
 
 // x-hearth-privacy: "ACTION" or "ACTION; type=count, ..." (types and counts, never values).
-inline std::string privacy_header(const std::string& action, const FindingCounts& findings) {
-  return findings.empty() ? action : action + "; " + describe_counts(findings);
+inline std::string privacy_header(const std::string& action,
+                                  const privacy::FindingCounts& findings) {
+  return findings.empty() ? action : action + "; " + privacy::describe_counts(findings);
 }
 
 }  // namespace hearth::gateway

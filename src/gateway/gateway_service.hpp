@@ -23,6 +23,7 @@
 #include "http/server.hpp"
 #include "policy/circuit_breaker.hpp"
 #include "policy/policy.hpp"
+#include "privacy/request_scan.hpp"
 #include "privacy/scanner.hpp"
 
 namespace hearth::gateway {
@@ -77,7 +78,7 @@ class GatewayService {
   http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
       http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
   void finish(const http::Request& request, Exchange& exchange);
-  void note_redactions(Exchange& exchange, const std::map<std::string, int, std::less<>>& counts);
+  void note_redactions(Exchange& exchange, const privacy::FindingCounts& counts);
   void note_answer_secrets(Exchange& exchange, config::AnswerScan scan);
 
   ModelManager& models_;

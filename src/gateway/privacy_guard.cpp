@@ -44,53 +44,10 @@ Expected<std::shared_ptr<const privacy::Scanner>, std::string> build_scanner(
   return std::move(scanner.value());
 }
 
-std::string describe_counts(const FindingCounts& counts) {
-  std::string text;
-  for (const auto& [name, count] : counts) {
-    if (!text.empty()) {
-      text += ", ";
-    }
-    text += name + "=" + std::to_string(count);
-  }
-  return text;
-}
-
-Expected<ScannedRequest, api::ApiError> scan_request(const privacy::Scanner& scanner,
-                                                     std::string_view body) {
-  auto texts = privacy::RequestTexts::parse(body);
-  if (!texts) {
-    return unexpected(texts.error());
-  }
-  ScannedRequest scanned;
-  scanned.texts.emplace(std::move(texts.value()));
-  const auto& all = scanned.texts->texts();
-  scanned.findings.reserve(all.size());
-  for (const auto& text : all) {
-    auto findings = scanner.scan(text);
-    if (!findings) {
-      return unexpected(api::invalid_request(
-          "The request holds text that is not valid UTF-8 (" + findings.error().message +
-              " at byte " + std::to_string(findings.error().offset) + " of a string)",
-          std::nullopt, "invalid_utf8"));
-    }
-    for (const auto& finding : findings.value()) {
-      const auto& entity = scanner.entity(finding);
-      ++scanned.counts[entity.name];
-      for (const auto& label : entity.labels) {
-        if (std::find(scanned.labels.begin(), scanned.labels.end(), label) ==
-            scanned.labels.end()) {
-          scanned.labels.push_back(label);
-        }
-      }
-    }
-    scanned.findings.push_back(std::move(findings.value()));
-  }
-  return scanned;
-}
-
-FindingCounts counts_with_labels(const privacy::Scanner& scanner, const ScannedRequest& scanned,
-                                 const std::vector<std::string>& labels) {
-  FindingCounts counts;
+privacy::FindingCounts counts_with_labels(const privacy::Scanner& scanner,
+                                          const privacy::ScannedRequest& scanned,
+                                          const std::vector<std::string>& labels) {
+  privacy::FindingCounts counts;
   for (const auto& findings : scanned.findings) {
     for (const auto& finding : findings) {
       const auto& entity = scanner.entity(finding);
@@ -106,39 +63,27 @@ FindingCounts counts_with_labels(const privacy::Scanner& scanner, const ScannedR
 }
 
 std::optional<RedactedBody> redact_for_cloud(const privacy::Scanner& scanner,
-                                             ScannedRequest& scanned,
+                                             privacy::ScannedRequest& scanned,
                                              const config::PrivacySettings& settings,
                                              const config::Rule* rule) {
-  if (!scanned.texts || scanned.empty()) {
-    return std::nullopt;
-  }
   RedactedBody result;
   result.redaction = std::make_shared<privacy::Redaction>();
-  std::vector<privacy::Finding> chosen;
-  for (std::size_t index = 0; index < scanned.findings.size(); ++index) {
-    chosen.clear();
-    for (const auto& finding : scanned.findings[index]) {
-      const auto& entity = scanner.entity(finding);
-      if (action_of(entity, settings, rule) == config::PrivacyAction::redact) {
-        chosen.push_back(finding);
-        ++result.counts[entity.name];
-      }
-    }
-    if (!chosen.empty()) {
-      const std::string& text = scanned.texts->texts()[index];
-      scanned.texts->replace(index, result.redaction->redact(text, chosen, scanner.entities()));
-    }
-  }
-  if (result.counts.empty()) {
+  auto body = privacy::redact_request(
+      scanner, scanned, *result.redaction,
+      [&](const privacy::EntityInfo& entity) {
+        return action_of(entity, settings, rule) == config::PrivacyAction::redact;
+      },
+      result.counts);
+  if (!body) {
     return std::nullopt;
   }
-  result.body = scanned.texts->serialize();
+  result.body = std::move(*body);
   return result;
 }
 
-FindingCounts secrets_in_texts(const privacy::Scanner& scanner,
-                               const std::vector<std::string>& texts) {
-  FindingCounts counts;
+privacy::FindingCounts secrets_in_texts(const privacy::Scanner& scanner,
+                                        const std::vector<std::string>& texts) {
+  privacy::FindingCounts counts;
   for (const auto& text : texts) {
     auto findings = scanner.scan(text);
     if (!findings) {
@@ -155,7 +100,7 @@ FindingCounts secrets_in_texts(const privacy::Scanner& scanner,
 }
 
 std::string redact_answer_secrets(const privacy::Scanner& scanner, const std::string& body,
-                                  FindingCounts& found) {
+                                  privacy::FindingCounts& found) {
   auto texts = privacy::RequestTexts::parse(body);
   if (!texts) {
     return body;

@@ -1,7 +1,7 @@
 // The privacy guard's part of a request's path, between api parse and policy: the request's texts
-// are scanned, the finding labels join the request's sensitivity labels (which the policy acts
-// on), and a cloud target gets the redacted body while the answer is restored. Only finding
-// types and counts ever leave this file, never the values.
+// are scanned (privacy/request_scan.hpp), the finding labels join the request's sensitivity labels
+// (which the policy acts on), and a cloud target gets the redacted body while the answer is
+// restored. Only finding types and counts ever leave this file, never the values.
 #pragma once
 
 #include <map>
@@ -15,7 +15,7 @@
 #include "common/expected.hpp"
 #include "config/config.hpp"
 #include "privacy/redaction.hpp"
-#include "privacy/request_texts.hpp"
+#include "privacy/request_scan.hpp"
 #include "privacy/scanner.hpp"
 
 namespace hearth::gateway {
@@ -25,50 +25,31 @@ namespace hearth::gateway {
 Expected<std::shared_ptr<const privacy::Scanner>, std::string> build_scanner(
     const config::PrivacySettings& settings);
 
-// Finding counts by entity name ("email" -> 2), ordered for stable logs and headers.
-using FindingCounts = std::map<std::string, int, std::less<>>;
-
-// "email=2, card=1" (no values, ever).
-std::string describe_counts(const FindingCounts& counts);
-
-struct ScannedRequest {
-  std::optional<privacy::RequestTexts> texts;
-  std::vector<std::vector<privacy::Finding>> findings;  // per text
-  FindingCounts counts;
-  std::vector<std::string> labels;  // of every finding, each once, in order of first finding
-
-  bool empty() const { return counts.empty(); }
-};
-
-// Scans every text of a request body. 400 for a body that is not a JSON object or holds text that
-// is not valid UTF-8 (naming where).
-Expected<ScannedRequest, api::ApiError> scan_request(const privacy::Scanner& scanner,
-                                                     std::string_view body);
-
 // The finding types that the decided action applies to, for the refusal message and the logs:
 // the counts of the findings with any label in `labels`.
-FindingCounts counts_with_labels(const privacy::Scanner& scanner, const ScannedRequest& scanned,
-                                 const std::vector<std::string>& labels);
+privacy::FindingCounts counts_with_labels(const privacy::Scanner& scanner,
+                                          const privacy::ScannedRequest& scanned,
+                                          const std::vector<std::string>& labels);
 
 // The body a cloud target gets: every finding whose labels call for `redact` (under the matched
 // rule) replaced by its placeholder. nullopt when nothing is to be redacted.
 struct RedactedBody {
   std::string body;
   std::shared_ptr<privacy::Redaction> redaction;
-  FindingCounts counts;  // what was replaced
+  privacy::FindingCounts counts;  // what was replaced
 };
 std::optional<RedactedBody> redact_for_cloud(const privacy::Scanner& scanner,
-                                             ScannedRequest& scanned,
+                                             privacy::ScannedRequest& scanned,
                                              const config::PrivacySettings& settings,
                                              const config::Rule* rule);
 
 // Secrets found in a cloud answer's texts (non-streamed body, or the texts a stream carried).
-FindingCounts secrets_in_texts(const privacy::Scanner& scanner,
-                               const std::vector<std::string>& texts);
+privacy::FindingCounts secrets_in_texts(const privacy::Scanner& scanner,
+                                        const std::vector<std::string>& texts);
 
 // A non-streamed answer body with its secrets replaced by "[REDACTED_<PLACEHOLDER>]" (never a
 // restorable placeholder), and what was replaced; the body unchanged when none.
 std::string redact_answer_secrets(const privacy::Scanner& scanner, const std::string& body,
-                                  FindingCounts& found);
+                                  privacy::FindingCounts& found);
 
 }  // namespace hearth::gateway
