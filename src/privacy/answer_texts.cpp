@@ -212,6 +212,12 @@ std::vector<std::string> answer_texts(std::string_view body) {
 }
 
 std::string StreamAnswerRestorer::feed(std::string_view bytes) {
+  if (redaction_->empty()) {
+    for (const api::SseEvent& event : parser_.feed(bytes)) {
+      if (!event.is_done()) restore_data(event.data, /*rewrite=*/false);
+    }
+    return std::string(bytes);
+  }
   std::string out;
   for (const api::SseEvent& event : parser_.feed(bytes)) on_event(event, out);
   return out;
@@ -246,20 +252,23 @@ StreamRestorer& StreamAnswerRestorer::restorer(const Key& key) {
   return restorers_.try_emplace(key, *redaction_, is_json_text(std::get<1>(key))).first->second;
 }
 
-std::string StreamAnswerRestorer::restore_data(std::string_view data) {
+std::string StreamAnswerRestorer::restore_data(std::string_view data, bool rewrite) {
   std::optional<json> document = parse_untrusted(data);
+  if (!rewrite && (!document || !is_answer(*document))) return {};
   if (!document) return redaction_->restore(data);
   if (!is_answer(*document)) return redaction_->restore_json_escaped(data);
   json& choices = (*document)["choices"];
-  if (choices.empty()) return std::string(data);  // the usage chunk
+  if (choices.empty()) return rewrite ? std::string(data) : std::string();  // the usage chunk
 
-  json chunk_template = json::object();
-  for (const char* key : {"id", "object", "created", "model", "system_fingerprint"}) {
-    if (const auto found = document->find(key); found != document->end()) {
-      chunk_template[key] = *found;
+  if (rewrite) {
+    json chunk_template = json::object();
+    for (const char* key : {"id", "object", "created", "model", "system_fingerprint"}) {
+      if (const auto found = document->find(key); found != document->end()) {
+        chunk_template[key] = *found;
+      }
     }
+    last_chunk_template_ = dump(chunk_template);
   }
-  last_chunk_template_ = dump(chunk_template);
 
   int choice_position = 0;
   for (json& choice : choices) {
@@ -274,7 +283,7 @@ std::string StreamAnswerRestorer::restore_data(std::string_view data) {
       const Key key{choice_index, field, tool_index};
       const std::string& piece = found->get_ref<const std::string&>();
       upstream_[key] += piece;
-      *found = restorer(key).feed(piece);
+      if (rewrite) *found = restorer(key).feed(piece);
     };
     if (const auto delta = choice.find("delta"); delta != choice.end() && delta->is_object()) {
       feed_member(*delta, "content", kContent, 0);
@@ -300,11 +309,11 @@ std::string StreamAnswerRestorer::restore_data(std::string_view data) {
     }
     feed_member(choice, "text", kText, 0);
     if (const auto finish_reason = choice.find("finish_reason");
-        finish_reason != choice.end() && !finish_reason->is_null()) {
+        rewrite && finish_reason != choice.end() && !finish_reason->is_null()) {
       flush_choice(restorers_, choice, choice_index);
     }
   }
-  return dump(*document);
+  return rewrite ? dump(*document) : std::string();
 }
 
 std::string StreamAnswerRestorer::flush_all() {

@@ -27,7 +27,8 @@ std::vector<std::string> answer_texts(std::string_view body);
 // bytes for the client (whole events only); finish() returns what is still held back — the held
 // text of every choice goes out in one more chunk before "data: [DONE]" when the upstream ends
 // without putting it anywhere else. The held text of a choice is put into that choice's chunk
-// carrying its finish_reason.
+// carrying its finish_reason. With nothing to restore (an empty redaction: the stream is only
+// kept for the secret scan) the bytes go out as they came.
 class StreamAnswerRestorer {
  public:
   explicit StreamAnswerRestorer(const Redaction& redaction) : redaction_(&redaction) {}
@@ -44,8 +45,9 @@ class StreamAnswerRestorer {
 
   void on_event(const api::SseEvent& event, std::string& out);
   // An event's data, restored: a chunk with its choices rewritten, anything else (an error, not
-  // JSON) restored as plain text.
-  std::string restore_data(std::string_view data);
+  // JSON) restored as plain text. Its texts are kept for upstream_texts() either way; without
+  // `rewrite` that is all, and "" is returned.
+  std::string restore_data(std::string_view data, bool rewrite = true);
   // The held text of every choice as one more chunk ("" when nothing is held).
   std::string flush_all();
   StreamRestorer& restorer(const Key& key);

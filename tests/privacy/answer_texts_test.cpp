@@ -524,6 +524,22 @@ TEST(StreamAnswerRestorer, UpstreamTextsAreWhatUpstreamSent) {
   EXPECT_EQ(restorer.upstream_texts(), (std::vector<std::string>{"a [EMAIL_1]", "{\"k\":1}", "b"}));
 }
 
+// A stream kept only for the secret scan: its bytes go out as they came, in the same pieces,
+// comments included, and its texts are still collected.
+TEST(StreamAnswerRestorer, NothingToRestorePassesTheBytesThrough) {
+  const Redaction nothing;
+  StreamAnswerRestorer restorer(nothing);
+  const std::string stream = ": keep-alive\n\n" + content_chunk("key [EMAIL_1] AKIA", 0) +
+                             content_chunk("IOSFODNN7EXAMPLE", 0) + kDone;
+  for (std::size_t at = 0; at < stream.size(); at += 7) {
+    const std::string piece = stream.substr(at, 7);
+    EXPECT_EQ(restorer.feed(piece), piece);
+  }
+  EXPECT_EQ(restorer.finish(), "");
+  EXPECT_EQ(restorer.upstream_texts(),
+            (std::vector<std::string>{"key [EMAIL_1] AKIAIOSFODNN7EXAMPLE"}));
+}
+
 TEST(StreamAnswerRestorer, EventNamesAreKept) {
   const Redaction redaction = make_redaction();
   const std::string out =
