@@ -291,21 +291,12 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
         {"action", exchange.privacy_action.empty()
                        ? std::string(config::to_string(config::PrivacyAction::allow))
                        : exchange.privacy_action}};
-    privacy["findings"] = nlohmann::json::object();
-    for (const auto& [type, count] : exchange.findings) {
-      privacy["findings"][type] = count;
-    }
+    privacy["findings"] = exchange.findings;
     if (!exchange.redacted.empty()) {
-      privacy["redacted"] = nlohmann::json::object();
-      for (const auto& [type, count] : exchange.redacted) {
-        privacy["redacted"][type] = count;
-      }
+      privacy["redacted"] = exchange.redacted;
     }
     if (!exchange.answer_secrets.empty()) {
-      privacy["answer_secrets"] = nlohmann::json::object();
-      for (const auto& [type, count] : exchange.answer_secrets) {
-        privacy["answer_secrets"][type] = count;
-      }
+      privacy["answer_secrets"] = exchange.answer_secrets;
     }
     line["privacy"] = std::move(privacy);
   }
