@@ -149,11 +149,24 @@ constexpr std::array<std::string_view, 3> kTaskNames = {"chat", "embedding", "re
 constexpr std::array<std::string_view, 9> kCacheTypes = {"f32",  "f16",  "bf16", "q8_0",  "q4_0",
                                                          "q4_1", "q5_0", "q5_1", "iq4_nl"};
 
-constexpr std::array<std::string_view, 8> kTopKeys = {
-    "server", "workers", "providers", "policy", "privacy", "models_dir", "default_model", "models"};
-constexpr std::array<std::string_view, 9> kServerKeys = {
-    "listen",         "io_threads",   "max_body_bytes", "max_header_bytes", "max_connections",
-    "header_timeout", "idle_timeout", "shutdown_grace", "access_log"};
+constexpr std::array<std::string_view, 11> kTopKeys = {
+    "server", "workers",   "providers",  "policy",        "privacy", "auth",
+    "ledger", "retention", "models_dir", "default_model", "models"};
+constexpr std::array<std::string_view, 12> kServerKeys = {
+    "listen",          "io_threads",      "max_body_bytes", "max_header_bytes",
+    "max_connections", "header_timeout",  "idle_timeout",   "shutdown_grace",
+    "access_log",      "access_log_file", "insecure",       "tls"};
+constexpr std::array<std::string_view, 4> kTlsKeys = {"certificate", "private_key", "client_ca",
+                                                      "admin_client_certificate"};
+constexpr std::array<std::string_view, 4> kAuthKeys = {"key_refresh", "tenant_budgets",
+                                                       "over_budget", "spend_refresh"};
+constexpr std::array<std::string_view, 2> kOverBudgetNames = {"local", "refuse"};
+constexpr std::array<std::string_view, 8> kLedgerKeys = {
+    "store",          "path",      "url_env",         "queue_capacity",
+    "flush_interval", "max_batch", "anchor_interval", "content_workloads"};
+constexpr std::array<std::string_view, 2> kLedgerStoreNames = {"sqlite", "postgresql"};
+constexpr std::array<std::string_view, 5> kRetentionKeys = {
+    "ledger_days", "audit_days", "purge_interval", "access_log_max_bytes", "access_log_files"};
 constexpr std::array<std::string_view, 10> kWorkerKeys = {
     "runtime_dir",        "hearth_binary",  "max_loaded_models",
     "max_loaded_bytes",   "load_timeout",   "wait_timeout",
@@ -754,6 +767,14 @@ class Reader {
         privacy && !read_privacy(*privacy, config.privacy)) {
       return false;
     }
+    if (auto* auth = find(fields, "auth"); auth && !read_auth(*auth, config.auth)) return false;
+    if (auto* ledger = find(fields, "ledger"); ledger && !read_ledger(*ledger, config.ledger)) {
+      return false;
+    }
+    if (auto* retention = find(fields, "retention");
+        retention && !read_retention(*retention, config.retention)) {
+      return false;
+    }
     return true;
   }
 
@@ -992,6 +1013,151 @@ class Reader {
       return false;
     }
     if (auto* f = find(fields, "access_log"); f && !read_bool(*f, server.access_log)) {
+      return false;
+    }
+    if (auto* f = find(fields, "access_log_file");
+        f && !read_file_path(*f, server.access_log_file)) {
+      return false;
+    }
+    if (auto* f = find(fields, "insecure"); f && !read_bool(*f, server.insecure)) return false;
+    if (auto* f = find(fields, "tls"); f && !f->value.IsNull()) {
+      server.tls.emplace();
+      if (!read_tls(*f, *server.tls)) return false;
+    }
+    return true;
+  }
+
+  bool read_existing_file(const Field& field, std::string& out) {
+    if (!read_string(field, out, false)) return false;
+    out = resolve(out);
+    std::error_code ec;
+    if (!fs::is_regular_file(out, ec)) return fail(field, "file not found: " + out);
+    return true;
+  }
+
+  bool read_tls(const Field& field, TlsSettings& tls) {
+    Fields fields;
+    if (!section(field, kTlsKeys, fields)) return false;
+    const Field* certificate = find(fields, "certificate");
+    const Field* private_key = find(fields, "private_key");
+    if (certificate == nullptr || private_key == nullptr) {
+      return fail(field, "needs both 'certificate' and 'private_key' (PEM files)");
+    }
+    if (!read_existing_file(*certificate, tls.certificate)) return false;
+    if (!read_existing_file(*private_key, tls.private_key)) return false;
+    if (auto* f = find(fields, "client_ca"); f && !read_existing_file(*f, tls.client_ca)) {
+      return false;
+    }
+    if (auto* f = find(fields, "admin_client_certificate")) {
+      if (!read_bool(*f, tls.admin_client_certificate)) return false;
+      if (tls.admin_client_certificate && tls.client_ca.empty()) {
+        return fail(*f, "needs 'client_ca': the CA that signs the admin client certificates");
+      }
+    }
+    return true;
+  }
+
+  bool read_auth(const Field& field, AuthSettings& auth) {
+    Fields fields;
+    if (!section(field, kAuthKeys, fields)) return false;
+    if (auto* f = find(fields, "key_refresh");
+        f && !read_duration(*f, auth.key_refresh, milliseconds(100))) {
+      return false;
+    }
+    if (auto* f = find(fields, "spend_refresh");
+        f && !read_duration(*f, auth.spend_refresh, milliseconds(100))) {
+      return false;
+    }
+    if (auto* f = find(fields, "over_budget")) {
+      std::string text;
+      if (!read_string(*f, text, false) ||
+          !read_enum(*f, text, "over-budget action", kOverBudgetNames, auth.over_budget)) {
+        return false;
+      }
+    }
+    if (auto* f = find(fields, "tenant_budgets"); f && !f->value.IsNull()) {
+      if (!f->value.IsMap()) {
+        return fail(
+            *f, "expected a mapping of tenant to monthly US dollars, got " + describe(f->value));
+      }
+      for (auto it = f->value.begin(); it != f->value.end(); ++it) {
+        const YAML::Node key = it->first;
+        const std::string tenant = key.IsScalar() ? key.Scalar() : "";
+        const Field item{f->path + "." + tenant, key, it->second};
+        if (tenant.empty()) return fail(line_of(key), f->path, "a tenant name must be a string");
+        double budget = 0;
+        if (!read_number(item, budget, 0, 1e12)) return false;
+        if (!auth.tenant_budgets.emplace(tenant, budget).second) {
+          return fail(item, "tenant '" + tenant + "' is listed twice");
+        }
+      }
+    }
+    return true;
+  }
+
+  bool read_ledger(const Field& field, LedgerSettings& ledger) {
+    Fields fields;
+    if (!section(field, kLedgerKeys, fields)) return false;
+    if (auto* f = find(fields, "store")) {
+      std::string text;
+      if (!read_string(*f, text, false) ||
+          !read_enum(*f, text, "ledger store", kLedgerStoreNames, ledger.store)) {
+        return false;
+      }
+    }
+    if (auto* f = find(fields, "path"); f && !read_file_path(*f, ledger.path)) return false;
+    if (auto* f = find(fields, "url_env"); f && !read_env_name(*f, ledger.url_env)) return false;
+    if (ledger.store == LedgerStore::postgresql && ledger.url_env.empty()) {
+      return fail(field,
+                  "store: postgresql needs 'url_env': the environment variable holding the "
+                  "PostgreSQL connection URL (kept out of the file: it may hold a password)");
+    }
+    if (auto* f = find(fields, "queue_capacity");
+        f && !read_count(*f, ledger.queue_capacity, 1, 10'000'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "max_batch"); f && !read_count(*f, ledger.max_batch, 1, 100'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "flush_interval");
+        f && !read_duration(*f, ledger.flush_interval, milliseconds(1))) {
+      return false;
+    }
+    if (auto* f = find(fields, "anchor_interval");
+        f && !read_integer(*f, ledger.anchor_interval, 1, 1'000'000'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "content_workloads")) {
+      const auto keep = [&](const Field&, const std::string& text) {
+        ledger.content_workloads.push_back(text);
+        return true;
+      };
+      if (!read_string_items(*f, keep)) return false;
+    }
+    return true;
+  }
+
+  bool read_retention(const Field& field, RetentionSettings& retention) {
+    Fields fields;
+    if (!section(field, kRetentionKeys, fields)) return false;
+    if (auto* f = find(fields, "ledger_days");
+        f && !read_int(*f, retention.ledger_days, 1, 100'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "audit_days");
+        f && !read_int(*f, retention.audit_days, 1, 100'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "purge_interval");
+        f && !read_duration(*f, retention.purge_interval, milliseconds(0))) {
+      return false;
+    }
+    if (auto* f = find(fields, "access_log_max_bytes");
+        f && !read_size(*f, retention.access_log_max_bytes, 4096)) {
+      return false;
+    }
+    if (auto* f = find(fields, "access_log_files");
+        f && !read_int(*f, retention.access_log_files, 1, 1000)) {
       return false;
     }
     return true;
@@ -1828,6 +1994,12 @@ std::string_view to_string(PrivacyAction action) {
 std::string_view to_string(AnswerScan scan) {
   return kAnswerScanNames[static_cast<std::size_t>(scan)];
 }
+std::string_view to_string(OverBudget over_budget) {
+  return kOverBudgetNames[static_cast<std::size_t>(over_budget)];
+}
+std::string_view to_string(LedgerStore store) {
+  return kLedgerStoreNames[static_cast<std::size_t>(store)];
+}
 std::string_view to_string(Placement placement) {
   return kPlacementNames[static_cast<std::size_t>(placement)];
 }
@@ -2085,6 +2257,58 @@ std::string explain(const Config& config) {
   out << YAML::Key << "idle_timeout" << YAML::Value << format_duration(server.idle_timeout);
   out << YAML::Key << "shutdown_grace" << YAML::Value << format_duration(server.shutdown_grace);
   out << YAML::Key << "access_log" << YAML::Value << server.access_log;
+  out << YAML::Key << "access_log_file" << YAML::Value << server.access_log_file;
+  if (server.access_log_file.empty()) out << YAML::Comment("standard output");
+  out << YAML::Key << "insecure" << YAML::Value << server.insecure;
+  if (server.tls) {
+    out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "certificate" << YAML::Value << server.tls->certificate;
+    out << YAML::Key << "private_key" << YAML::Value << server.tls->private_key;
+    out << YAML::Key << "client_ca" << YAML::Value << server.tls->client_ca;
+    out << YAML::Key << "admin_client_certificate" << YAML::Value
+        << server.tls->admin_client_certificate;
+    out << YAML::EndMap;
+  } else {
+    out << YAML::Key << "tls" << YAML::Value << YAML::Null << YAML::Comment("plain HTTP");
+  }
+  out << YAML::EndMap;
+
+  const auto& auth = config.auth;
+  out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "key_refresh" << YAML::Value << format_duration(auth.key_refresh);
+  out << YAML::Key << "spend_refresh" << YAML::Value << format_duration(auth.spend_refresh);
+  out << YAML::Key << "over_budget" << YAML::Value << std::string(to_string(auth.over_budget));
+  out << YAML::Key << "tenant_budgets" << YAML::Value;
+  if (auth.tenant_budgets.empty()) out << YAML::Flow;
+  out << YAML::BeginMap;
+  for (const auto& [tenant, budget] : auth.tenant_budgets) {
+    out << YAML::Key << tenant << YAML::Value << budget;
+  }
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+
+  const auto& ledger = config.ledger;
+  out << YAML::Key << "ledger" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "store" << YAML::Value << std::string(to_string(ledger.store));
+  out << YAML::Key << "path" << YAML::Value << ledger.path;
+  if (ledger.path.empty()) out << YAML::Comment("hearth.db in the current directory");
+  if (!ledger.url_env.empty()) out << YAML::Key << "url_env" << YAML::Value << ledger.url_env;
+  out << YAML::Key << "queue_capacity" << YAML::Value
+      << static_cast<std::uint64_t>(ledger.queue_capacity);
+  out << YAML::Key << "flush_interval" << YAML::Value << format_duration(ledger.flush_interval);
+  out << YAML::Key << "max_batch" << YAML::Value << static_cast<std::uint64_t>(ledger.max_batch);
+  out << YAML::Key << "anchor_interval" << YAML::Value << ledger.anchor_interval;
+  emit_strings(out, "content_workloads", ledger.content_workloads);
+  out << YAML::EndMap;
+
+  const auto& retention = config.retention;
+  out << YAML::Key << "retention" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "ledger_days" << YAML::Value << retention.ledger_days;
+  out << YAML::Key << "audit_days" << YAML::Value << retention.audit_days;
+  out << YAML::Key << "purge_interval" << YAML::Value << format_duration(retention.purge_interval);
+  out << YAML::Key << "access_log_max_bytes" << YAML::Value
+      << format_size(retention.access_log_max_bytes);
+  out << YAML::Key << "access_log_files" << YAML::Value << retention.access_log_files;
   out << YAML::EndMap;
 
   const auto& workers = config.workers;

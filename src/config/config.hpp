@@ -82,8 +82,23 @@ struct ModelEntry {
 // a server inside the perimeter).
 Placement placement_of(const ModelEntry& entry);
 
+// TLS on the listener. Certificates are read at start and again on SIGHUP.
+struct TlsSettings {
+  std::string certificate;  // PEM chain, leaf first
+  std::string private_key;  // PEM
+  std::string client_ca;    // "" : no client certificates are asked for
+  // Admin endpoints (/admin/...) need a client certificate signed by client_ca (mutual TLS).
+  bool admin_client_certificate = false;
+
+  bool operator==(const TlsSettings&) const = default;
+};
+
 struct ServerSettings {
   std::string listen = "127.0.0.1:8080";
+  // Needed to listen beyond loopback without API keys or without TLS (a warning at every start).
+  bool insecure = false;
+  std::optional<TlsSettings> tls;
+  std::string access_log_file;  // "" : stdout; else a file rotated by retention.access_log_*
   int io_threads = 1;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
@@ -253,6 +268,53 @@ struct PrivacySettings {
   bool operator==(const PrivacySettings&) const = default;
 };
 
+// What happens to a request whose key or tenant has spent its monthly cloud budget.
+enum class OverBudget {
+  local,   // cloud targets are skipped; local targets still serve
+  refuse,  // 429 insufficient_quota
+};
+std::string_view to_string(OverBudget over_budget);
+
+struct AuthSettings {
+  // How often the key list is re-read from the store (keys made by the CLI or another gateway).
+  std::chrono::milliseconds key_refresh{2'000};
+  // Monthly cloud budgets per tenant, US dollars (keys carry their own).
+  std::map<std::string, double, std::less<>> tenant_budgets;
+  OverBudget over_budget = OverBudget::local;
+  // How often the month's spend is re-read from the ledger (several gateways share one).
+  std::chrono::milliseconds spend_refresh{5'000};
+
+  bool operator==(const AuthSettings&) const = default;
+};
+
+enum class LedgerStore { sqlite, postgresql };
+std::string_view to_string(LedgerStore store);
+
+// Where usage records, keys and the audit log live.
+struct LedgerSettings {
+  LedgerStore store = LedgerStore::sqlite;
+  std::string path;     // sqlite: the database file; "" : hearth.db in the current directory
+  std::string url_env;  // postgresql: the environment variable holding the connection URL
+  std::size_t queue_capacity = 8192;
+  std::chrono::milliseconds flush_interval{100};
+  std::size_t max_batch = 512;
+  std::int64_t anchor_interval = 256;
+  // Workloads whose request and answer bodies are stored with their usage record (opt-in).
+  std::vector<std::string> content_workloads;
+
+  bool operator==(const LedgerSettings&) const = default;
+};
+
+struct RetentionSettings {
+  int ledger_days = 90;  // usage records (and any stored content)
+  int audit_days = 365;  // audit records; anchors are kept for ever
+  std::chrono::milliseconds purge_interval{60 * 60 * 1000};  // 0: only `hearth retention run`
+  std::uint64_t access_log_max_bytes = 64ull * 1024 * 1024;  // rotate the access log file beyond
+  int access_log_files = 5;                                  // rotated files kept
+
+  bool operator==(const RetentionSettings&) const = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, "" for the built-in defaults
   ServerSettings server;
@@ -260,6 +322,9 @@ struct Config {
   std::vector<Provider> providers;
   PolicySettings policy;
   PrivacySettings privacy;
+  AuthSettings auth;
+  LedgerSettings ledger;
+  RetentionSettings retention;
   std::string models_dir;     // scanned for *.gguf; "" : none
   std::string default_model;  // "" : the first model entry
   std::vector<ModelEntry> models;
