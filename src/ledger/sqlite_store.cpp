@@ -1,0 +1,782 @@
+#include "ledger/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <cassert>
+#include <chrono>
+#include <optional>
+
+#include "audit/chain.hpp"
+
+namespace hearth::ledger {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Applied in order, each once, in the transaction that opens the database; a released step is
+// never edited (a database that ran it would not see the change): add a new step instead.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE usage (
+  id INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  workload TEXT NOT NULL,
+  task TEXT NOT NULL,
+  route TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  placement TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  model TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  stream INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  time_to_first_token_ms REAL,
+  overhead_ms REAL NOT NULL,
+  fallbacks TEXT NOT NULL,
+  escalation TEXT NOT NULL,
+  privacy_action TEXT NOT NULL,
+  sensitivity TEXT NOT NULL,
+  cloud_cost_usd REAL NOT NULL,
+  avoided_cost_usd REAL NOT NULL,
+  content TEXT NOT NULL
+);
+CREATE INDEX usage_by_time ON usage (time_us);
+CREATE INDEX usage_by_key ON usage (key_id, time_us);
+CREATE INDEX usage_by_tenant ON usage (tenant, time_us);
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  name TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  requests_per_minute INTEGER,
+  tokens_per_minute INTEGER,
+  monthly_budget_usd REAL,
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER,
+  revoked_us INTEGER
+);
+
+CREATE TABLE audit_log (
+  sequence INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  previous_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_time ON audit_log (time_us);
+
+CREATE TABLE audit_anchors (
+  sequence INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+)sql"},
+};
+
+constexpr int kKnownSchemaVersion = std::end(kMigrations)[-1].version;
+
+// The column order of usage rows, shared by the insert and the select.
+constexpr const char* kUsageColumns =
+    "time_us, request_id, key_id, tenant, workload, task, route, rule, placement, backend, "
+    "model, status, stream, prompt_tokens, cached_tokens, completion_tokens, latency_ms, "
+    "time_to_first_token_ms, overhead_ms, fallbacks, escalation, privacy_action, sensitivity, "
+    "cloud_cost_usd, avoided_cost_usd, content";
+constexpr int kUsageColumnCount = 26;
+
+constexpr const char* kKeyColumns =
+    "id, secret_hash, tenant, name, scopes, requests_per_minute, tokens_per_minute, "
+    "monthly_budget_usd, created_us, expires_us, revoked_us";
+
+constexpr const char* kAuditColumns = "sequence, time_us, kind, actor, detail, previous_hash, hash";
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One use of a cached statement: binds parameters (1-based), steps, reads columns (0-based), and
+// resets the statement when the use ends so that it holds no read snapshot and no values.
+class Use {
+ public:
+  explicit Use(sqlite3_stmt* statement) : statement_(statement) {}
+  ~Use() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+
+  void bind_int(int index, std::int64_t value) {
+    note(sqlite3_bind_int64(statement_, index, value));
+  }
+  void bind_real(int index, double value) { note(sqlite3_bind_double(statement_, index, value)); }
+  void bind_text(int index, std::string_view value) {
+    // A null pointer would bind NULL, not "".
+    const char* data = value.empty() ? "" : value.data();
+    note(sqlite3_bind_text64(statement_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  void bind_int(int index, const std::optional<std::int64_t>& value) {
+    value ? bind_int(index, *value) : note(sqlite3_bind_null(statement_, index));
+  }
+  void bind_real(int index, const std::optional<double>& value) {
+    value ? bind_real(index, *value) : note(sqlite3_bind_null(statement_, index));
+  }
+  // SQLITE_OK when every bind succeeded.
+  int bind_result() const { return bind_result_; }
+
+  int step() { return sqlite3_step(statement_); }
+
+  std::int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+  double real(int column) const { return sqlite3_column_double(statement_, column); }
+  std::string text(int column) const {
+    const auto* data = sqlite3_column_text(statement_, column);
+    const auto size = sqlite3_column_bytes(statement_, column);
+    return data == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(data), size);
+  }
+  bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
+  std::optional<std::int64_t> optional_integer(int column) const {
+    return is_null(column) ? std::nullopt : std::optional<std::int64_t>(integer(column));
+  }
+  std::optional<double> optional_real(int column) const {
+    return is_null(column) ? std::nullopt : std::optional<double>(real(column));
+  }
+
+ private:
+  void note(int result) {
+    if (bind_result_ == SQLITE_OK) bind_result_ = result;
+  }
+
+  sqlite3_stmt* statement_;
+  int bind_result_ = SQLITE_OK;
+};
+
+std::string join_scopes(const std::vector<std::string>& scopes) {
+  std::string joined;
+  for (const auto& scope : scopes) {
+    if (&scope != &scopes.front()) joined += '\n';
+    joined += scope;
+  }
+  return joined;
+}
+
+std::vector<std::string> split_scopes(const std::string& joined) {
+  std::vector<std::string> scopes;
+  if (joined.empty()) return scopes;
+  std::size_t start = 0;
+  while (true) {
+    const auto end = joined.find('\n', start);
+    scopes.push_back(joined.substr(start, end == std::string::npos ? end : end - start));
+    if (end == std::string::npos) return scopes;
+    start = end + 1;
+  }
+}
+
+UsageRecord read_usage(const Use& row) {
+  UsageRecord record;
+  int column = 0;
+  record.time_us = row.integer(column++);
+  record.request_id = row.text(column++);
+  record.key_id = row.text(column++);
+  record.tenant = row.text(column++);
+  record.workload = row.text(column++);
+  record.task = row.text(column++);
+  record.route = row.text(column++);
+  record.rule = row.text(column++);
+  record.placement = row.text(column++);
+  record.backend = row.text(column++);
+  record.model = row.text(column++);
+  record.status = static_cast<int>(row.integer(column++));
+  record.stream = row.integer(column++) != 0;
+  record.prompt_tokens = row.integer(column++);
+  record.cached_tokens = row.integer(column++);
+  record.completion_tokens = row.integer(column++);
+  record.latency_ms = row.real(column++);
+  record.time_to_first_token_ms = row.optional_real(column++);
+  record.overhead_ms = row.real(column++);
+  record.fallbacks = row.text(column++);
+  record.escalation = row.text(column++);
+  record.privacy_action = row.text(column++);
+  record.sensitivity = row.text(column++);
+  record.cloud_cost_usd = row.real(column++);
+  record.avoided_cost_usd = row.real(column++);
+  record.content = row.text(column++);
+  assert(column == kUsageColumnCount && "read_usage reads every usage column");
+  return record;
+}
+
+void bind_usage(Use& insert, const UsageRecord& record) {
+  int index = 1;
+  insert.bind_int(index++, record.time_us);
+  insert.bind_text(index++, record.request_id);
+  insert.bind_text(index++, record.key_id);
+  insert.bind_text(index++, record.tenant);
+  insert.bind_text(index++, record.workload);
+  insert.bind_text(index++, record.task);
+  insert.bind_text(index++, record.route);
+  insert.bind_text(index++, record.rule);
+  insert.bind_text(index++, record.placement);
+  insert.bind_text(index++, record.backend);
+  insert.bind_text(index++, record.model);
+  insert.bind_int(index++, record.status);
+  insert.bind_int(index++, record.stream ? 1 : 0);
+  insert.bind_int(index++, record.prompt_tokens);
+  insert.bind_int(index++, record.cached_tokens);
+  insert.bind_int(index++, record.completion_tokens);
+  insert.bind_real(index++, record.latency_ms);
+  insert.bind_real(index++, record.time_to_first_token_ms);
+  insert.bind_real(index++, record.overhead_ms);
+  insert.bind_text(index++, record.fallbacks);
+  insert.bind_text(index++, record.escalation);
+  insert.bind_text(index++, record.privacy_action);
+  insert.bind_text(index++, record.sensitivity);
+  insert.bind_real(index++, record.cloud_cost_usd);
+  insert.bind_real(index++, record.avoided_cost_usd);
+  insert.bind_text(index++, record.content);
+  assert(index == kUsageColumnCount + 1 && "bind_usage binds every usage column");
+}
+
+AuditRecord read_audit(const Use& row) {
+  AuditRecord record;
+  record.sequence = row.integer(0);
+  record.time_us = row.integer(1);
+  record.kind = row.text(2);
+  record.actor = row.text(3);
+  record.detail = row.text(4);
+  record.previous_hash = row.text(5);
+  record.hash = row.text(6);
+  return record;
+}
+
+// The UTC day of time_us as YYYY-MM-DD, flooring (not truncating) to whole seconds.
+constexpr const char* kDayExpression =
+    "strftime('%Y-%m-%d', (time_us - ((time_us % 1000000) + 1000000) % 1000000) / 1000000, "
+    "'unixepoch')";
+
+const char* group_expression(UsageGrouping grouping) {
+  switch (grouping) {
+    case UsageGrouping::workload:
+      return "workload";
+    case UsageGrouping::key:
+      return "key_id";
+    case UsageGrouping::placement:
+      return "placement";
+    case UsageGrouping::day:
+      return kDayExpression;
+    case UsageGrouping::tenant:
+      return "tenant";
+    case UsageGrouping::model:
+      return "model";
+  }
+  assert(false && "every UsageGrouping has a column");
+  return "workload";
+}
+
+}  // namespace
+
+void SqliteStore::StatementDeleter::operator()(sqlite3_stmt* statement) const {
+  sqlite3_finalize(statement);
+}
+
+// BEGIN IMMEDIATE: takes the database's write lock at once (waiting up to the busy timeout for
+// another process), so that what the transaction reads (the last audit hash) cannot change
+// before it writes. Rolls back unless committed.
+class SqliteStore::Transaction {
+ public:
+  explicit Transaction(SqliteStore& store) : store_(store) {}
+  ~Transaction() {
+    // A failed statement may already have rolled the transaction back (SQLITE_FULL, IOERR).
+    if (open_ && sqlite3_get_autocommit(store_.db_) == 0) (void)store_.execute("ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  Expected<Done, std::string> begin() {
+    auto begun = store_.execute("BEGIN IMMEDIATE");
+    open_ = begun.has_value();
+    return begun;
+  }
+  Expected<Done, std::string> commit() {
+    auto committed = store_.execute("COMMIT");
+    if (committed) open_ = false;
+    return committed;
+  }
+
+ private:
+  SqliteStore& store_;
+  bool open_ = false;
+};
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, std::int64_t anchor_interval)
+    : db_(db), path_(std::move(path)), anchor_interval_(anchor_interval) {}
+
+SqliteStore::~SqliteStore() {
+  statements_.clear();
+  sqlite3_close(db_);
+}
+
+int SqliteStore::known_schema_version() { return kKnownSchemaVersion; }
+
+Expected<std::unique_ptr<Store>, std::string> SqliteStore::open(const std::string& path,
+                                                                std::int64_t anchor_interval) {
+  if (anchor_interval < 1) {
+    return unexpected("the audit anchor interval must be at least 1 (got " +
+                      std::to_string(anchor_interval) + ")");
+  }
+  sqlite3* db = nullptr;
+  const int opened = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (opened != SQLITE_OK) {
+    std::string message = "cannot open the ledger database " + path + ": " +
+                          (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(opened));
+    sqlite3_close(db);
+    return unexpected(std::move(message));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, anchor_interval));
+  if (auto configured = store->configure(); !configured) {
+    return unexpected("cannot open the ledger database " + path + ": " + configured.error());
+  }
+  if (auto migrated = store->migrate(); !migrated) {
+    return unexpected("cannot open the ledger database " + path + ": " + migrated.error());
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Expected<Done, std::string> SqliteStore::configure() {
+  std::lock_guard lock(mutex_);
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  auto journal = statement("PRAGMA journal_mode=WAL");
+  if (!journal) return unexpected(journal.error());
+  std::string mode;
+  {
+    Use use(*journal);
+    if (use.step() != SQLITE_ROW) return unexpected(error("switching to WAL"));
+    mode = use.text(0);
+  }
+  if (mode != "wal" && path_ != ":memory:") {
+    return unexpected("it cannot use the WAL journal (journal mode \"" + mode + "\")");
+  }
+  // NORMAL in WAL mode: a commit survives the process being killed at any point; only a power
+  // loss or OS crash may take back the last commits (never corrupting the file).
+  if (auto set = execute("PRAGMA synchronous=NORMAL"); !set) return set;
+  return execute("PRAGMA foreign_keys=ON");
+}
+
+Expected<Done, std::string> SqliteStore::migrate() {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*this);
+  if (auto begun = transaction.begin(); !begun) return begun;
+  if (auto created =
+          execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                  "applied_us INTEGER NOT NULL)");
+      !created) {
+    return created;
+  }
+  auto select = statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!select) return unexpected(select.error());
+  std::int64_t current = 0;
+  {
+    Use use(*select);
+    if (use.step() != SQLITE_ROW) return unexpected(error("reading the schema version"));
+    current = use.integer(0);
+  }
+  if (current > kKnownSchemaVersion) {
+    return unexpected("its schema version " + std::to_string(current) +
+                      " is newer than the newest this hearth knows (" +
+                      std::to_string(kKnownSchemaVersion) +
+                      "): a newer hearth migrated it; upgrade hearth to use it");
+  }
+  for (const auto& migration : kMigrations) {
+    if (migration.version <= current) continue;
+    char* message = nullptr;
+    if (sqlite3_exec(db_, migration.sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string problem = "migration " + std::to_string(migration.version) +
+                            " failed: " + (message != nullptr ? message : sqlite3_errmsg(db_));
+      sqlite3_free(message);
+      return unexpected(std::move(problem));
+    }
+    auto insert = statement("INSERT INTO schema_migrations (version, applied_us) VALUES (?1, ?2)");
+    if (!insert) return unexpected(insert.error());
+    Use use(*insert);
+    use.bind_int(1, migration.version);
+    use.bind_int(2, now_us());
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+      return unexpected(error("recording migration " + std::to_string(migration.version)));
+    }
+  }
+  return transaction.commit();
+}
+
+Expected<sqlite3_stmt*, std::string> SqliteStore::statement(const std::string& sql) {
+  auto found = statements_.find(sql);
+  if (found != statements_.end()) return found->second.get();
+  sqlite3_stmt* prepared = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &prepared, nullptr) != SQLITE_OK) {
+    return unexpected(error("preparing \"" + sql + "\""));
+  }
+  statements_.emplace(sql, StatementPtr(prepared));
+  return prepared;
+}
+
+Expected<Done, std::string> SqliteStore::execute(const std::string& sql) {
+  auto prepared = statement(sql);
+  if (!prepared) return unexpected(prepared.error());
+  Use use(*prepared);
+  int result = use.step();
+  while (result == SQLITE_ROW) result = use.step();
+  if (result != SQLITE_DONE) return unexpected(error("running \"" + sql + "\""));
+  return Done{};
+}
+
+std::string SqliteStore::error(std::string_view doing) const {
+  return "SQLite error " + std::string(doing) + ": " + sqlite3_errmsg(db_);
+}
+
+Expected<int, std::string> SqliteStore::schema_version() {
+  std::lock_guard lock(mutex_);
+  auto select = statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  if (use.step() != SQLITE_ROW) return unexpected(error("reading the schema version"));
+  return static_cast<int>(use.integer(0));
+}
+
+Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
+    std::span<const UsageRecord> usage, std::span<const AuditEvent> audit) {
+  std::vector<AuditRecord> appended;
+  if (usage.empty() && audit.empty()) return appended;
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*this);
+  if (auto begun = transaction.begin(); !begun) return unexpected(begun.error());
+
+  if (!usage.empty()) {
+    auto insert = statement(std::string("INSERT INTO usage (") + kUsageColumns +
+                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                            "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
+    if (!insert) return unexpected(insert.error());
+    for (const auto& record : usage) {
+      Use use(*insert);
+      bind_usage(use, record);
+      if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+        return unexpected(error("inserting a usage record"));
+      }
+    }
+  }
+
+  if (!audit.empty()) {
+    // The chain continues after the newest of the last record and the last anchor (after a purge
+    // that left no records, only the anchor knows the last hash).
+    std::int64_t sequence = 0;
+    std::string previous_hash(audit::kGenesisHash);
+    for (const char* sql : {"SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1",
+                            "SELECT sequence, hash FROM audit_anchors ORDER BY sequence DESC "
+                            "LIMIT 1"}) {
+      auto select = statement(sql);
+      if (!select) return unexpected(select.error());
+      Use use(*select);
+      const int result = use.step();
+      if (result == SQLITE_ROW && use.integer(0) > sequence) {
+        sequence = use.integer(0);
+        previous_hash = use.text(1);
+      } else if (result != SQLITE_ROW && result != SQLITE_DONE) {
+        return unexpected(error("reading the end of the audit chain"));
+      }
+    }
+    auto insert = statement(std::string("INSERT INTO audit_log (") + kAuditColumns +
+                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!insert) return unexpected(insert.error());
+    auto insert_anchor = statement(
+        "INSERT OR IGNORE INTO audit_anchors (sequence, time_us, hash) VALUES (?1, ?2, ?3)");
+    if (!insert_anchor) return unexpected(insert_anchor.error());
+    appended.reserve(audit.size());
+    for (const auto& event : audit) {
+      AuditRecord record{.sequence = ++sequence,
+                         .time_us = event.time_us,
+                         .kind = event.kind,
+                         .actor = event.actor,
+                         .detail = event.detail,
+                         .previous_hash = std::move(previous_hash),
+                         .hash = {}};
+      record.hash = audit::record_hash(record);
+      {
+        Use use(*insert);
+        use.bind_int(1, record.sequence);
+        use.bind_int(2, record.time_us);
+        use.bind_text(3, record.kind);
+        use.bind_text(4, record.actor);
+        use.bind_text(5, record.detail);
+        use.bind_text(6, record.previous_hash);
+        use.bind_text(7, record.hash);
+        if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+          return unexpected(error("inserting an audit record"));
+        }
+      }
+      if (record.sequence % anchor_interval_ == 0) {
+        Use use(*insert_anchor);
+        use.bind_int(1, record.sequence);
+        use.bind_int(2, record.time_us);
+        use.bind_text(3, record.hash);
+        if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+          return unexpected(error("inserting an audit anchor"));
+        }
+      }
+      previous_hash = record.hash;
+      appended.push_back(std::move(record));
+    }
+  }
+
+  if (auto committed = transaction.commit(); !committed) return unexpected(committed.error());
+  return appended;
+}
+
+Expected<std::vector<UsageRecord>, std::string> SqliteStore::usage_records(std::int64_t from_us,
+                                                                           std::int64_t to_us,
+                                                                           std::int64_t limit) {
+  std::vector<UsageRecord> records;
+  if (limit <= 0) return records;
+  std::lock_guard lock(mutex_);
+  auto select = statement(std::string("SELECT ") + kUsageColumns +
+                          " FROM usage WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id "
+                          "LIMIT ?3");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  use.bind_int(1, from_us);
+  use.bind_int(2, to_us);
+  use.bind_int(3, limit);
+  int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+  for (; result == SQLITE_ROW; result = use.step()) records.push_back(read_usage(use));
+  if (result != SQLITE_DONE) return unexpected(error("reading usage records"));
+  return records;
+}
+
+Expected<std::vector<UsageSummaryRow>, std::string> SqliteStore::summarise_usage(
+    UsageGrouping grouping, std::int64_t from_us, std::int64_t to_us) {
+  std::lock_guard lock(mutex_);
+  auto select = statement(
+      std::string("SELECT ") + group_expression(grouping) +
+      " AS grouped, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
+      "SUM(prompt_tokens), SUM(completion_tokens), SUM(cloud_cost_usd), SUM(avoided_cost_usd), "
+      "AVG(latency_ms) FROM usage WHERE time_us >= ?1 AND time_us < ?2 GROUP BY grouped "
+      "ORDER BY COUNT(*) DESC, grouped");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  use.bind_int(1, from_us);
+  use.bind_int(2, to_us);
+  std::vector<UsageSummaryRow> rows;
+  int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+  for (; result == SQLITE_ROW; result = use.step()) {
+    rows.push_back(UsageSummaryRow{.group = use.text(0),
+                                   .requests = use.integer(1),
+                                   .errors = use.integer(2),
+                                   .prompt_tokens = use.integer(3),
+                                   .completion_tokens = use.integer(4),
+                                   .cloud_cost_usd = use.real(5),
+                                   .avoided_cost_usd = use.real(6),
+                                   .mean_latency_ms = use.real(7)});
+  }
+  if (result != SQLITE_DONE) return unexpected(error("summarising usage"));
+  return rows;
+}
+
+Expected<SpendTotals, std::string> SqliteStore::cloud_spend_since(std::int64_t since_us) {
+  std::lock_guard lock(mutex_);
+  SpendTotals totals;
+  const std::pair<const char*, std::map<std::string, double, std::less<>>*> queries[] = {
+      {"SELECT key_id, SUM(cloud_cost_usd) FROM usage WHERE time_us >= ?1 GROUP BY key_id",
+       &totals.by_key},
+      {"SELECT tenant, SUM(cloud_cost_usd) FROM usage WHERE time_us >= ?1 GROUP BY tenant",
+       &totals.by_tenant}};
+  for (const auto& [sql, into] : queries) {
+    auto select = statement(sql);
+    if (!select) return unexpected(select.error());
+    Use use(*select);
+    use.bind_int(1, since_us);
+    int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+    for (; result == SQLITE_ROW; result = use.step()) (*into)[use.text(0)] = use.real(1);
+    if (result != SQLITE_DONE) return unexpected(error("summing cloud spend"));
+  }
+  return totals;
+}
+
+Expected<Done, std::string> SqliteStore::insert_key(const ApiKeyRecord& key) {
+  for (const auto& scope : key.scopes) {
+    if (scope.empty() || scope.find('\n') != std::string::npos) {
+      return unexpected("API key " + key.id + ": a scope name must be non-empty and one line");
+    }
+  }
+  std::lock_guard lock(mutex_);
+  auto insert = statement(std::string("INSERT INTO api_keys (") + kKeyColumns +
+                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!insert) return unexpected(insert.error());
+  Use use(*insert);
+  use.bind_text(1, key.id);
+  use.bind_text(2, key.secret_hash);
+  use.bind_text(3, key.tenant);
+  use.bind_text(4, key.name);
+  use.bind_text(5, join_scopes(key.scopes));
+  use.bind_int(6, key.requests_per_minute);
+  use.bind_int(7, key.tokens_per_minute);
+  use.bind_real(8, key.monthly_budget_usd);
+  use.bind_int(9, key.created_us);
+  use.bind_int(10, key.expires_us);
+  use.bind_int(11, key.revoked_us);
+  if (use.bind_result() != SQLITE_OK) return unexpected(error("inserting API key " + key.id));
+  const int result = use.step();
+  if ((result & 0xff) == SQLITE_CONSTRAINT) {
+    return unexpected("an API key with id " + key.id + " already exists");
+  }
+  if (result != SQLITE_DONE) return unexpected(error("inserting API key " + key.id));
+  return Done{};
+}
+
+Expected<std::vector<ApiKeyRecord>, std::string> SqliteStore::list_keys() {
+  std::lock_guard lock(mutex_);
+  auto select =
+      statement(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY created_us, id");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  std::vector<ApiKeyRecord> keys;
+  int result = use.step();
+  for (; result == SQLITE_ROW; result = use.step()) {
+    keys.push_back(ApiKeyRecord{.id = use.text(0),
+                                .secret_hash = use.text(1),
+                                .tenant = use.text(2),
+                                .name = use.text(3),
+                                .scopes = split_scopes(use.text(4)),
+                                .requests_per_minute = use.optional_integer(5),
+                                .tokens_per_minute = use.optional_integer(6),
+                                .monthly_budget_usd = use.optional_real(7),
+                                .created_us = use.integer(8),
+                                .expires_us = use.optional_integer(9),
+                                .revoked_us = use.optional_integer(10)});
+  }
+  if (result != SQLITE_DONE) return unexpected(error("listing API keys"));
+  return keys;
+}
+
+Expected<bool, std::string> SqliteStore::revoke_key(std::string_view id, std::int64_t time_us) {
+  std::lock_guard lock(mutex_);
+  auto update =
+      statement("UPDATE api_keys SET revoked_us = ?1 WHERE id = ?2 AND revoked_us IS NULL");
+  if (!update) return unexpected(update.error());
+  Use use(*update);
+  use.bind_int(1, time_us);
+  use.bind_text(2, id);
+  if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+    return unexpected(error("revoking API key " + std::string(id)));
+  }
+  return sqlite3_changes64(db_) == 1;
+}
+
+Expected<std::vector<AuditRecord>, std::string> SqliteStore::audit_records(
+    std::int64_t from_sequence) {
+  std::lock_guard lock(mutex_);
+  auto select = statement(std::string("SELECT ") + kAuditColumns +
+                          " FROM audit_log WHERE sequence >= ?1 ORDER BY sequence");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  use.bind_int(1, from_sequence);
+  std::vector<AuditRecord> records;
+  int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+  for (; result == SQLITE_ROW; result = use.step()) records.push_back(read_audit(use));
+  if (result != SQLITE_DONE) return unexpected(error("reading audit records"));
+  return records;
+}
+
+Expected<std::vector<AuditAnchor>, std::string> SqliteStore::audit_anchors() {
+  std::lock_guard lock(mutex_);
+  auto select = statement("SELECT sequence, time_us, hash FROM audit_anchors ORDER BY sequence");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  std::vector<AuditAnchor> anchors;
+  int result = use.step();
+  for (; result == SQLITE_ROW; result = use.step()) {
+    anchors.push_back(
+        AuditAnchor{.sequence = use.integer(0), .time_us = use.integer(1), .hash = use.text(2)});
+  }
+  if (result != SQLITE_DONE) return unexpected(error("reading audit anchors"));
+  return anchors;
+}
+
+Expected<PurgeResult, std::string> SqliteStore::purge(std::int64_t usage_before_us,
+                                                      std::int64_t audit_before_us) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*this);
+  if (auto begun = transaction.begin(); !begun) return unexpected(begun.error());
+  PurgeResult result;
+
+  // Only a prefix of the chain goes, up to the first record that is not old enough: with several
+  // gateways times need not rise with the sequence, and no record within retention is deleted.
+  // The newest record always stays: a log emptied down to its anchors reads as truncated
+  // (audit::verify_chain), and it is where the next record chains on.
+  std::optional<AuditAnchor> newest_deleted;
+  {
+    auto select = statement(
+        "SELECT sequence, time_us, hash FROM audit_log "
+        "WHERE sequence < (SELECT MAX(sequence) FROM audit_log) "
+        "AND sequence < COALESCE((SELECT MIN(sequence) FROM audit_log WHERE time_us >= ?1), "
+        "9223372036854775807) "
+        "ORDER BY sequence DESC LIMIT 1");
+    if (!select) return unexpected(select.error());
+    Use use(*select);
+    use.bind_int(1, audit_before_us);
+    const int found = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+    if (found == SQLITE_ROW) {
+      newest_deleted =
+          AuditAnchor{.sequence = use.integer(0), .time_us = use.integer(1), .hash = use.text(2)};
+    } else if (found != SQLITE_DONE) {
+      return unexpected(error("finding the audit records to purge"));
+    }
+  }
+  if (newest_deleted) {
+    {
+      auto insert = statement(
+          "INSERT OR IGNORE INTO audit_anchors (sequence, time_us, hash) VALUES (?1, ?2, ?3)");
+      if (!insert) return unexpected(insert.error());
+      Use use(*insert);
+      use.bind_int(1, newest_deleted->sequence);
+      use.bind_int(2, newest_deleted->time_us);
+      use.bind_text(3, newest_deleted->hash);
+      if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+        return unexpected(error("anchoring the audit chain before a purge"));
+      }
+    }
+    auto remove = statement("DELETE FROM audit_log WHERE sequence <= ?1");
+    if (!remove) return unexpected(remove.error());
+    Use use(*remove);
+    use.bind_int(1, newest_deleted->sequence);
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+      return unexpected(error("purging audit records"));
+    }
+    result.audit_deleted = sqlite3_changes64(db_);
+  }
+  {
+    auto remove = statement("DELETE FROM usage WHERE time_us < ?1");
+    if (!remove) return unexpected(remove.error());
+    Use use(*remove);
+    use.bind_int(1, usage_before_us);
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+      return unexpected(error("purging usage records"));
+    }
+    result.usage_deleted = sqlite3_changes64(db_);
+  }
+  if (auto committed = transaction.commit(); !committed) return unexpected(committed.error());
+  return result;
+}
+
+}  // namespace hearth::ledger
