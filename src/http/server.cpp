@@ -1,6 +1,11 @@
 #include "http/server.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,15 +13,21 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <cassert>
 #include <cctype>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <type_traits>
 #include <variant>
 
@@ -24,6 +35,7 @@ namespace hearth::http {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using boost::system::error_code;
 using net::use_awaitable;
 
@@ -73,6 +85,151 @@ Request to_request(bhttp::request<bhttp::string_body>&& message) {
   return request;
 }
 
+using TlsSocket = beast::ssl_stream<net::ip::tcp::socket>;
+
+template <class Socket>
+inline constexpr bool kIsTlsSocket = false;
+template <class NextLayer>
+inline constexpr bool kIsTlsSocket<beast::ssl_stream<NextLayer>> = true;
+
+// How long a closing TLS connection waits for the peer's close_notify (at most write_timeout).
+constexpr std::chrono::milliseconds kTlsShutdownTimeout{2'000};
+
+// TLS 1.2 suites: forward secrecy and AEAD only. TLS 1.3 suites are all of that kind already.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// What OpenSSL's error queue says went wrong (its reasons, oldest first), emptying it.
+struct OpenSslFailure {
+  std::string reasons;
+  bool key_mismatch = false;
+};
+OpenSslFailure take_openssl_failure() {
+  OpenSslFailure failure;
+  while (const unsigned long code = ERR_get_error()) {
+    if (ERR_GET_LIB(code) == ERR_LIB_X509 && (ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH ||
+                                              ERR_GET_REASON(code) == X509_R_KEY_TYPE_MISMATCH)) {
+      failure.key_mismatch = true;
+    }
+    const char* reason = ERR_reason_error_string(code);
+    const std::string text = reason ? reason : "error " + std::to_string(ERR_GET_REASON(code));
+    if (failure.reasons.find(text) == std::string::npos) {
+      failure.reasons += (failure.reasons.empty() ? "" : "; ") + text;
+    }
+  }
+  if (failure.reasons.empty()) {
+    failure.reasons = "unknown OpenSSL error";
+  }
+  return failure;
+}
+
+// OpenSSL's reason for a file it cannot open is terse; the system's says more.
+std::optional<std::string> unreadable(const std::string& what, const std::string& path) {
+  if (::access(path.c_str(), R_OK) == 0) {
+    return std::nullopt;
+  }
+  const std::error_code reason(errno, std::system_category());
+  return "cannot read the " + what + " '" + path + "': " + reason.message();
+}
+
+Expected<std::shared_ptr<ssl::context>, std::string> make_tls_context(const TlsSettings& tls) {
+  if (tls.certificate_file.empty()) {
+    return unexpected(std::string("no TLS certificate file given"));
+  }
+  const std::string& key_file =
+      tls.private_key_file.empty() ? tls.certificate_file : tls.private_key_file;
+  if (auto failure = unreadable("TLS certificate file", tls.certificate_file)) {
+    return unexpected(*failure);
+  }
+  if (auto failure = unreadable("TLS private key file", key_file)) {
+    return unexpected(*failure);
+  }
+  if (!tls.client_ca_file.empty()) {
+    if (auto failure = unreadable("TLS client CA file", tls.client_ca_file)) {
+      return unexpected(*failure);
+    }
+  }
+  std::shared_ptr<ssl::context> context;
+  try {
+    context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  } catch (const boost::system::system_error& error) {
+    return unexpected("cannot create a TLS context: " + std::string(error.what()));
+  }
+  SSL_CTX* native = context->native_handle();
+  ERR_clear_error();
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Sessions resumed with a client certificate need an id context, or resumption fails.
+  static constexpr unsigned char kSessionContext[] = "hearth";
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1 ||
+      SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1) != 1) {
+    return unexpected("cannot set up the TLS context: " + take_openssl_failure().reasons);
+  }
+  if (SSL_CTX_use_certificate_chain_file(native, tls.certificate_file.c_str()) != 1) {
+    return unexpected(
+        "the TLS certificate file '" + tls.certificate_file +
+        "' does not hold a usable PEM certificate: " + take_openssl_failure().reasons);
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    auto failure = take_openssl_failure();
+    if (failure.key_mismatch) {
+      return unexpected("the private key in '" + key_file +
+                        "' does not match the certificate in '" + tls.certificate_file + "'");
+    }
+    return unexpected("the TLS private key file '" + key_file +
+                      "' does not hold a usable PEM private key: " + failure.reasons);
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return unexpected("the private key in '" + key_file + "' does not match the certificate in '" +
+                      tls.certificate_file + "': " + take_openssl_failure().reasons);
+  }
+  if (!tls.client_ca_file.empty()) {
+    // Verified against the file's CAs, which are also named to the client so that it can pick
+    // its certificate. No certificate at all is fine: the routes decide what needs one.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr ||
+        SSL_CTX_load_verify_locations(native, tls.client_ca_file.c_str(), nullptr) != 1) {
+      if (names != nullptr) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+      }
+      return unexpected(
+          "the TLS client CA file '" + tls.client_ca_file +
+          "' does not hold a usable PEM certificate: " + take_openssl_failure().reasons);
+    }
+    SSL_CTX_set_client_CA_list(native, names);
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  }
+  ERR_clear_error();
+  return context;
+}
+
+// The subject of the peer's certificate if it presented one and it verified, else "".
+std::string verified_peer_subject(SSL* ssl) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) {
+    return {};
+  }
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) {
+    return {};
+  }
+  std::string subject;
+  if (X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio, &data);
+    if (size > 0 && data != nullptr) {
+      subject.assign(data, static_cast<std::size_t>(size));
+    }
+  }
+  BIO_free(bio);
+  return subject;
+}
+
 }  // namespace
 
 struct ConnectionBase {
@@ -90,6 +247,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::mutex mutex;
   std::vector<std::function<void()>> stop_actions;  // close acceptors
   std::vector<std::weak_ptr<ConnectionBase>> connections;
+  std::shared_ptr<ssl::context> tls_context;  // for connections accepted from now on
 
   Impl(net::io_context& context, ServerLimits server_limits, Handler request_handler,
        ErrorBodyFormatter formatter)
@@ -102,7 +260,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   class Connection;
 
   template <class Acceptor>
-  net::awaitable<void> accept_loop(std::shared_ptr<Acceptor> acceptor);
+  net::awaitable<void> accept_loop(std::shared_ptr<Acceptor> acceptor, bool tls);
+  template <class Socket>
+  void adopt(std::shared_ptr<Connection<Socket>> connection);
+  Expected<unsigned short, std::string> listen_on_tcp(const std::string& host, unsigned short port,
+                                                      bool tls);
+  std::shared_ptr<ssl::context> current_tls_context() {
+    std::lock_guard lock(mutex);
+    return tls_context;
+  }
 };
 
 template <class Socket>
@@ -110,8 +276,11 @@ class Server::Impl::Connection : public ResponseWriter,
                                  public ConnectionBase,
                                  public std::enable_shared_from_this<Connection<Socket>> {
  public:
-  Connection(std::shared_ptr<Impl> server, Socket socket)
+  // tls_context: the context a TLS socket was made with, kept alive as long as the socket.
+  Connection(std::shared_ptr<Impl> server, Socket socket,
+             std::shared_ptr<ssl::context> tls_context = nullptr)
       : server_(std::move(server)),
+        tls_context_(std::move(tls_context)),
         socket_(std::move(socket)),
         wakeup_(socket_.get_executor()),
         watchdog_(socket_.get_executor()) {
@@ -233,9 +402,16 @@ class Server::Impl::Connection : public ResponseWriter,
 
  private:
   net::awaitable<void> read_loop() {
+    if constexpr (kIsTlsSocket<Socket>) {
+      if (!co_await handshake()) {
+        reader_done_ = true;
+        wake();
+        co_return;
+      }
+    }
     beast::flat_buffer& buffer = buffer_;
     bool first = true;
-    while (!closed_) {
+    while (!closed_ && !stop_reading_) {
       if (incoming_.size() >= server_->limits.max_pipelined_requests) {
         // Backpressure: wait for the responder to drain before reading further ahead.
         co_await wait_for_wakeup();
@@ -264,16 +440,45 @@ class Server::Impl::Connection : public ResponseWriter,
         co_return;
       }
       server_->stats.requests.fetch_add(1, std::memory_order_relaxed);
-      incoming_.emplace_back(to_request(parser.release()));
+      Request request = to_request(parser.release());
+      request.tls = kIsTlsSocket<Socket>;
+      request.client_certificate_subject = client_certificate_subject_;
+      incoming_.emplace_back(std::move(request));
       wake();
     }
+    reader_done_ = true;
+    wake();
+  }
+
+  // Within the header timeout, like the wait for a first request. A failure closes only this
+  // connection.
+  net::awaitable<bool> handshake() {
+    read_deadline_ = Clock::now() + server_->limits.header_timeout;
+    poke_watchdog();
+    error_code error;
+    co_await socket_.async_handshake(ssl::stream_base::server,
+                                     net::redirect_error(use_awaitable, error));
+    read_deadline_ = Clock::time_point::max();
+    if (error || closed_) {
+      if (!server_->stopping.load()) {
+        server_->stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      close();
+      co_return false;
+    }
+    handshake_done_ = true;
+    client_certificate_subject_ = verified_peer_subject(socket_.native_handle());
+    co_return true;
   }
 
   void on_read_error(const error_code& error) {
     reader_done_ = true;
+    // Over TLS, any TLS-level failure (a peer that closed without close_notify, a corrupt
+    // record) leaves nothing to answer on.
     if (error == bhttp::error::end_of_stream || error == net::error::eof ||
         error == net::error::connection_reset || error == net::error::operation_aborted ||
-        error == net::error::bad_descriptor) {
+        error == net::error::bad_descriptor || error == ssl::error::stream_truncated ||
+        error.category() == net::error::get_ssl_category()) {
       // The peer went away (or we closed): whatever it asked for is moot.
       peer_gone_ = true;
       current_cancellation_.cancel();
@@ -350,7 +555,38 @@ class Server::Impl::Connection : public ResponseWriter,
         break;
       }
     }
+    co_await say_goodbye();
     close();
+  }
+
+  // Over TLS, a connection the server ends on purpose ends with a close_notify alert, so that
+  // the peer can tell a complete answer from a cut one. The peer's own alert is awaited only
+  // briefly: many clients just close. Connections that failed or whose peer went away are only
+  // closed.
+  net::awaitable<void> say_goodbye() {
+    if constexpr (kIsTlsSocket<Socket>) {
+      if (closed_ || !handshake_done_ || peer_gone_) {
+        co_return;
+      }
+      // The shutdown reads and writes the TLS stream itself: the reader has to leave it first.
+      stop_reading_ = true;
+      error_code ignored;
+      beast::get_lowest_layer(socket_).cancel(ignored);
+      wake();
+      while (!reader_done_ && !closed_) {
+        co_await wait_for_wakeup();
+      }
+      if (closed_) {
+        co_return;
+      }
+      read_deadline_ = Clock::time_point::max();
+      write_deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(
+                                           server_->limits.write_timeout, kTlsShutdownTimeout);
+      poke_watchdog();
+      error_code error;
+      co_await socket_.async_shutdown(net::redirect_error(use_awaitable, error));
+      disarm_write_deadline();
+    }
   }
 
   // Closes the socket when a read or write deadline passes.
@@ -399,14 +635,19 @@ class Server::Impl::Connection : public ResponseWriter,
     }
     closed_ = true;
     current_cancellation_.cancel();
+    // Over TLS too, the TCP socket is just closed: close() comes after the close_notify exchange
+    // (say_goodbye) or instead of it (an error, a timeout, the server stopping).
+    auto& lowest = beast::get_lowest_layer(socket_);
+    using Lowest = std::remove_reference_t<decltype(lowest)>;
     error_code ignored;
-    socket_.shutdown(Socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    lowest.shutdown(Lowest::shutdown_both, ignored);
+    lowest.close(ignored);
     wakeup_.cancel();
     watchdog_.cancel();
   }
 
   std::shared_ptr<Impl> server_;
+  std::shared_ptr<ssl::context> tls_context_;  // declared before socket_: outlives its SSL
   Socket socket_;
   beast::flat_buffer buffer_;
   net::steady_timer wakeup_;
@@ -423,13 +664,29 @@ class Server::Impl::Connection : public ResponseWriter,
   bool responded_ = false;
   bool streaming_ = false;
   bool keep_alive_ = true;
+  bool handshake_done_ = false;
+  bool stop_reading_ = false;
+  std::string client_certificate_subject_;
 
  public:
   ~Connection() override { server_->stats.connections_open.fetch_sub(1); }
 };
 
+template <class Socket>
+void Server::Impl::adopt(std::shared_ptr<Connection<Socket>> connection) {
+  {
+    std::lock_guard lock(mutex);
+    // Forget connections that have ended, so a long-lived server does not grow this list.
+    if (connections.size() >= 2 * limits.max_connections) {
+      std::erase_if(connections, [](const auto& weak) { return weak.expired(); });
+    }
+    connections.push_back(connection);
+  }
+  connection->start();
+}
+
 template <class Acceptor>
-net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> acceptor) {
+net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> acceptor, bool tls) {
   using Socket = typename Acceptor::protocol_type::socket;
   while (!stopping.load()) {
     // A connection's coroutines (reader, responder, watchdog) share its socket: with several
@@ -453,6 +710,14 @@ net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> accepto
     }
     if (static_cast<std::size_t>(stats.connections_open.load()) >= limits.max_connections) {
       stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      if (tls) {
+        // A plain-text answer means nothing to a TLS client, and a handshake costs what an
+        // overloaded server lacks: the connection is closed.
+        error_code ignored;
+        socket.shutdown(Socket::shutdown_both, ignored);
+        socket.close(ignored);
+        continue;
+      }
       // Answer in the error shape rather than dropping the connection silently.
       auto body = error_body(503, "Too many connections", "too_many_connections");
       auto response = std::make_shared<bhttp::response<bhttp::string_body>>(
@@ -471,16 +736,17 @@ net::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Acceptor> accepto
       continue;
     }
     stats.connections_open.fetch_add(1);
-    auto connection = std::make_shared<Connection<Socket>>(shared_from_this(), std::move(socket));
-    {
-      std::lock_guard lock(mutex);
-      // Forget connections that have ended, so a long-lived server does not grow this list.
-      if (connections.size() >= 2 * limits.max_connections) {
-        std::erase_if(connections, [](const auto& weak) { return weak.expired(); });
+    if constexpr (std::is_same_v<typename Acceptor::protocol_type, net::ip::tcp>) {
+      if (tls) {
+        auto context = current_tls_context();
+        assert(context && "a TLS listener runs only once a TLS context is set");
+        TlsSocket stream(std::move(socket), *context);
+        adopt(std::make_shared<Connection<TlsSocket>>(shared_from_this(), std::move(stream),
+                                                      std::move(context)));
+        continue;
       }
-      connections.push_back(connection);
     }
-    connection->start();
+    adopt(std::make_shared<Connection<Socket>>(shared_from_this(), std::move(socket)));
   }
 }
 
@@ -493,12 +759,50 @@ Server::~Server() { stop(); }
 
 Expected<unsigned short, std::string> Server::listen_tcp(const std::string& host,
                                                          unsigned short port) {
+  return impl_->listen_on_tcp(host, port, /*tls=*/false);
+}
+
+Expected<unsigned short, std::string> Server::listen_tls(const std::string& host,
+                                                         unsigned short port,
+                                                         const TlsSettings& tls) {
+  auto context = make_tls_context(tls);
+  if (!context) {
+    return unexpected(context.error());
+  }
+  auto ours = std::move(context.value());
+  std::shared_ptr<ssl::context> previous;
+  {
+    std::lock_guard lock(impl_->mutex);
+    previous = std::exchange(impl_->tls_context, ours);
+  }
+  auto bound = impl_->listen_on_tcp(host, port, /*tls=*/true);
+  if (!bound) {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->tls_context == ours) {
+      impl_->tls_context = std::move(previous);
+    }
+  }
+  return bound;
+}
+
+Expected<std::monostate, std::string> Server::reload_tls(const TlsSettings& tls) {
+  auto context = make_tls_context(tls);
+  if (!context) {
+    return unexpected(context.error());
+  }
+  std::lock_guard lock(impl_->mutex);
+  impl_->tls_context = std::move(context.value());
+  return std::monostate{};
+}
+
+Expected<unsigned short, std::string> Server::Impl::listen_on_tcp(const std::string& host,
+                                                                  unsigned short port, bool tls) {
   error_code error;
   auto address = net::ip::make_address(host, error);
   if (error) {
     return unexpected("invalid listen address '" + host + "': " + error.message());
   }
-  auto acceptor = std::make_shared<net::ip::tcp::acceptor>(impl_->io_context);
+  auto acceptor = std::make_shared<net::ip::tcp::acceptor>(io_context);
   net::ip::tcp::endpoint endpoint(address, port);
   acceptor->open(endpoint.protocol(), error);
   if (!error) {
@@ -516,13 +820,13 @@ Expected<unsigned short, std::string> Server::listen_tcp(const std::string& host
   }
   const auto bound_port = acceptor->local_endpoint().port();
   {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stop_actions.emplace_back([acceptor]() {
+    std::lock_guard lock(mutex);
+    stop_actions.emplace_back([acceptor]() {
       error_code ignored;
       acceptor->close(ignored);
     });
   }
-  net::co_spawn(impl_->io_context, impl_->accept_loop(acceptor), net::detached);
+  net::co_spawn(io_context, accept_loop(acceptor, tls), net::detached);
   return bound_port;
 }
 
@@ -552,7 +856,7 @@ Expected<std::monostate, std::string> Server::listen_unix(const std::string& pat
       std::filesystem::remove(path, remove_error);
     });
   }
-  net::co_spawn(impl_->io_context, impl_->accept_loop(acceptor), net::detached);
+  net::co_spawn(impl_->io_context, impl_->accept_loop(acceptor, /*tls=*/false), net::detached);
   return std::monostate{};
 }
 

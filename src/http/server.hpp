@@ -39,6 +39,11 @@ struct Request {
   Headers headers;  // names in lower case
   std::string body;
   bool keep_alive = true;
+  bool tls = false;  // arrived on a listen_tls() listener
+  // The subject (RFC 2253, e.g. "CN=admin,O=Example") of the client certificate that the peer
+  // presented and that verified against TlsSettings::client_ca_file; "" when none was asked for
+  // or presented.
+  std::string client_certificate_subject;
 
   // The first value of a header (name in any case), or an empty view.
   std::string_view header(std::string_view name) const;
@@ -88,6 +93,21 @@ struct ServerStats {
   std::atomic<int64_t> connections_open{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> protocol_errors{0};
+  // TLS handshakes that failed or timed out (plain HTTP on the TLS port, an old protocol version,
+  // no common cipher, a client certificate that does not verify, a silent client).
+  std::atomic<uint64_t> tls_handshake_failures{0};
+};
+
+// PEM files for a TLS listener. TLS 1.2 is the oldest version accepted; TLS 1.2 uses only ECDHE
+// key exchange with AES-GCM or ChaCha20-Poly1305, in the server's order of preference; no
+// compression, no renegotiation.
+struct TlsSettings {
+  std::string certificate_file;  // the server's certificate, then its intermediates
+  std::string private_key_file;  // "": the key is in certificate_file
+  // CA certificates that client certificates are verified against. "": none is asked for. Set:
+  // a certificate is asked for but not required (public endpoints work without one); one that is
+  // presented and does not verify fails the handshake.
+  std::string client_ca_file;
 };
 
 class Server {
@@ -102,6 +122,14 @@ class Server {
   Expected<unsigned short, std::string> listen_tcp(const std::string& host, unsigned short port);
   // Binds a unix socket (replacing a stale file) with mode 0600.
   Expected<std::monostate, std::string> listen_unix(const std::string& path);
+  // As listen_tcp, over TLS. The certificate, key and client CA are loaded before binding; an
+  // error names the file and what is wrong with it. Every TLS listener of a server uses the
+  // settings of the latest successful listen_tls() or reload_tls().
+  Expected<unsigned short, std::string> listen_tls(const std::string& host, unsigned short port,
+                                                   const TlsSettings& tls);
+  // Loads the files again (after a certificate renewal): connections accepted from now on use
+  // them, connections already open keep theirs. On error nothing changes. Thread-safe.
+  Expected<std::monostate, std::string> reload_tls(const TlsSettings& tls);
 
   // Closes the listening sockets; connections already open keep being served (graceful
   // shutdown: stop_accepting(), let requests finish, then stop()).

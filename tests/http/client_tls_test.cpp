@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "http/client.hpp"
+#include "support/test_pki.hpp"
 
 namespace hearth::http {
 namespace {
@@ -59,71 +60,9 @@ using FetchResult = Expected<ClientResponse, ClientError>;
 // ---------------------------------------------------------------------------------------------
 // A throwaway PKI: a CA, a certificate for localhost / 127.0.0.1 and one for other.example.
 
-using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using CertificatePtr = std::unique_ptr<X509, decltype(&X509_free)>;
-
-KeyPtr make_key() {
-  return KeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
-}
-
-bool add_extension(X509* certificate, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX context;
-  X509V3_set_ctx_nodb(&context);
-  X509V3_set_ctx(&context, issuer, certificate, nullptr, nullptr, 0);
-  X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value.c_str());
-  if (extension == nullptr) {
-    return false;
-  }
-  const bool added = X509_add_ext(certificate, extension, -1) == 1;
-  X509_EXTENSION_free(extension);
-  return added;
-}
-
-// issuer null: self-signed with `key`.
-CertificatePtr make_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer,
-                                EVP_PKEY* issuer_key, long serial,
-                                const std::vector<std::pair<int, std::string>>& extensions) {
-  CertificatePtr certificate(X509_new(), X509_free);
-  if (!certificate) {
-    return certificate;
-  }
-  X509* cert = certificate.get();
-  X509_NAME* subject = X509_get_subject_name(cert);
-  const auto* name = reinterpret_cast<const unsigned char*>(common_name.c_str());
-  const bool made =
-      X509_set_version(cert, X509_VERSION_3) == 1 &&
-      ASN1_INTEGER_set(X509_get_serialNumber(cert), serial) == 1 &&
-      X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != nullptr &&
-      X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600) != nullptr &&
-      X509_set_pubkey(cert, key) == 1 &&
-      X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, name, -1, -1, 0) == 1 &&
-      X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : subject) == 1;
-  if (!made) {
-    return CertificatePtr(nullptr, X509_free);
-  }
-  for (const auto& [nid, value] : extensions) {
-    if (!add_extension(cert, issuer ? issuer : cert, nid, value)) {
-      return CertificatePtr(nullptr, X509_free);
-    }
-  }
-  if (X509_sign(cert, issuer_key ? issuer_key : key, EVP_sha256()) <= 0) {
-    return CertificatePtr(nullptr, X509_free);
-  }
-  return certificate;
-}
-
-bool write_pem(const std::string& path, X509* certificate, EVP_PKEY* key) {
-  FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) {
-    return false;
-  }
-  bool written = PEM_write_X509(file, certificate) == 1;
-  if (key != nullptr) {
-    written =
-        written && PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  }
-  return std::fclose(file) == 0 && written;
-}
+using test_pki::make_certificate;
+using test_pki::make_key;
+using test_pki::write_pem;
 
 struct TestPki {
   std::string dir;
@@ -135,13 +74,11 @@ struct TestPki {
 
 TestPki make_pki() {
   TestPki pki;
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "hearth-client-tls-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
+  pki.dir = test_pki::make_temp_dir("hearth-client-tls-test");
+  if (pki.dir.empty()) {
     pki.error = "mkdtemp failed";
     return pki;
   }
-  pki.dir = pattern;
   pki.ca_file = pki.dir + "/ca.pem";
   pki.local_pem = pki.dir + "/local.pem";
   pki.other_pem = pki.dir + "/other.pem";
