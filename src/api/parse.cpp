@@ -924,6 +924,13 @@ std::string read_and_rewrite(json body, const BodyRewrite& rewrite, bool is_chat
       body["logprobs"] = 1;
     }
   }
+  if (rewrite.request_usage) {
+    auto& options = body["stream_options"];
+    if (!options.is_object()) {
+      options = json::object();
+    }
+    options["include_usage"] = true;
+  }
   return body.dump();
 }
 

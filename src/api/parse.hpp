@@ -66,6 +66,7 @@ Expected<std::string, ApiError> replace_model(std::string_view body, const std::
 struct BodyRewrite {
   std::optional<std::string> model;
   bool request_logprobs = false;  // "logprobs": true (chat) or "logprobs": 1 (completions)
+  bool request_usage = false;     // "stream_options": {"include_usage": true}
 };
 Expected<std::string, ApiError> rewrite_body(std::string_view body, const BodyRewrite& rewrite,
                                              bool is_chat);

@@ -56,4 +56,44 @@ int privacy_eval_command(const PrivacyEvalOptions& options);
 // cannot be read.
 int privacy_scan_command(const std::string& path);
 
+// The trust commands (src/cli/trust_commands.cpp) work on the ledger store the configuration
+// names (config_path "": the built-in defaults, SQLite hearth.db in the current directory). Exit
+// status 0; 1 on errors (the store, a refused request, a tampered log); 2 on usage errors.
+struct KeyCreateOptions {
+  std::string config_path;
+  std::string tenant;
+  std::string name;
+  std::string scopes;  // comma-separated
+  // Numbers as given, parsed by the command so that an error names the option; "": no limit.
+  std::string requests_per_minute;
+  std::string tokens_per_minute;
+  std::string monthly_budget_usd;
+  std::string expires;  // "30d", "12h" (from now) or "YYYY-MM-DD" (UTC); "": never
+  bool json = false;
+};
+// Makes a key, stores its hash, audits "key.created" and prints the key once.
+int keys_create_command(const KeyCreateOptions& options);
+// Every key without its hash, with its status (active, revoked, expired).
+int keys_list_command(const std::string& config_path, bool json);
+// Revokes an active key and audits "key.revoked"; 1 when no active key has that id.
+int keys_revoke_command(const std::string& config_path, const std::string& id, bool json);
+
+struct UsageOptions {
+  std::string config_path;
+  std::string by = "workload";  // workload, key, placement, day, tenant, model
+  std::string since;            // "YYYY-MM-DD" (UTC) or a duration ago ("7d"); "": 30 days ago
+  std::string until;  // "YYYY-MM-DD" (up to the end of that day, UTC) or a duration ago; "": now
+  bool json = false;
+};
+// Usage totals grouped by one dimension, with a total line.
+int usage_command(const UsageOptions& options);
+
+// Verifies the audit log's hash chain against its anchors: 0 intact, 1 tampered (naming the
+// first bad record) or unreadable.
+int audit_verify_command(const std::string& config_path, bool json);
+
+// Deletes usage and audit records older than the configuration's retention and audits
+// "retention.purged".
+int retention_run_command(const std::string& config_path, bool json);
+
 }  // namespace hearth::cli

@@ -146,7 +146,77 @@ int main(int argc, char** argv) {
       "scan", "Print the findings in a text as JSON lines (types and spans, never values)");
   privacy_scan->add_option("file", privacy_scan_path, "Text file, or - for standard input");
 
-  CLI11_PARSE(app, argc, argv);
+  // The trust side: keys, the usage ledger, the audit log (src/cli/trust_commands.cpp).
+  const auto add_config_option = [](CLI::App& command, std::string& path) {
+    command.add_option("--config,-c", path,
+                       "YAML configuration file naming the ledger store (none: hearth.db here)");
+  };
+  auto* keys_command = app.add_subcommand("keys", "Create, list and revoke API keys");
+  keys_command->require_subcommand(1);
+  hearth::cli::KeyCreateOptions key_create;
+  auto* keys_create =
+      keys_command->add_subcommand("create", "Make an API key and print it (shown only once)");
+  add_config_option(*keys_create, key_create.config_path);
+  keys_create->add_option("--tenant", key_create.tenant, "Tenant the key belongs to (required)");
+  keys_create->add_option("--name", key_create.name, "What the key is for (required)");
+  keys_create->add_option(
+      "--scopes", key_create.scopes,
+      "Comma-separated: admin, workload:NAME, model:NAME, placement:local|cloud "
+      "(none: everything but admin)");
+  keys_create->add_option("--rpm", key_create.requests_per_minute, "Requests per minute");
+  keys_create->add_option("--tpm", key_create.tokens_per_minute, "Tokens per minute");
+  keys_create->add_option("--monthly-budget", key_create.monthly_budget_usd,
+                          "Cloud spend per calendar month, USD");
+  keys_create->add_option("--expires", key_create.expires,
+                          "A duration from now (30d, 12h) or a date (YYYY-MM-DD, UTC)");
+  keys_create->add_flag("--json", key_create.json, "Print JSON");
+  std::string keys_config_path;
+  bool keys_json = false;
+  auto* keys_list = keys_command->add_subcommand("list", "List the keys (never their secrets)");
+  add_config_option(*keys_list, keys_config_path);
+  keys_list->add_flag("--json", keys_json, "Print JSON");
+  std::string revoke_id;
+  auto* keys_revoke = keys_command->add_subcommand("revoke", "Revoke a key at once");
+  add_config_option(*keys_revoke, keys_config_path);
+  keys_revoke->add_option("id", revoke_id, "The key's id (hk_...)");
+  keys_revoke->add_flag("--json", keys_json, "Print JSON");
+
+  hearth::cli::UsageOptions usage;
+  auto* usage_command = app.add_subcommand("usage", "Usage and cost totals from the ledger");
+  add_config_option(*usage_command, usage.config_path);
+  usage_command->add_option("--by", usage.by, "workload, key, placement, day, tenant or model")
+      ->capture_default_str();
+  usage_command->add_option("--since", usage.since,
+                            "A date (YYYY-MM-DD, UTC) or a duration ago (7d); default 30 days ago");
+  usage_command->add_option("--until", usage.until,
+                            "Up to the end of a date (YYYY-MM-DD, UTC) or a duration ago; "
+                            "default now");
+  usage_command->add_flag("--json", usage.json, "Print JSON");
+
+  std::string trust_config_path;
+  bool trust_json = false;
+  auto* audit_command = app.add_subcommand("audit", "Check the audit log");
+  audit_command->require_subcommand(1);
+  auto* audit_verify = audit_command->add_subcommand(
+      "verify", "Verify the audit log's hash chain and anchors (exit 1 when tampered)");
+  add_config_option(*audit_verify, trust_config_path);
+  audit_verify->add_flag("--json", trust_json, "Print JSON");
+  auto* retention_command = app.add_subcommand("retention", "Apply the retention settings");
+  retention_command->require_subcommand(1);
+  auto* retention_run = retention_command->add_subcommand(
+      "run", "Delete usage and audit records older than the configured retention now");
+  add_config_option(*retention_run, trust_config_path);
+  retention_run->add_flag("--json", trust_json, "Print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int status = app.exit(error);
+    // The trust commands promise 2 for every usage error (CLI11's own codes are 100 and up).
+    const bool trust_command = keys_command->parsed() || usage_command->parsed() ||
+                               audit_command->parsed() || retention_command->parsed();
+    return status != 0 && trust_command ? 2 : status;
+  }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   if (*serve_command) {
@@ -180,6 +250,24 @@ int main(int argc, char** argv) {
   }
   if (*privacy_scan) {
     return hearth::cli::privacy_scan_command(privacy_scan_path);
+  }
+  if (*keys_create) {
+    return hearth::cli::keys_create_command(key_create);
+  }
+  if (*keys_list) {
+    return hearth::cli::keys_list_command(keys_config_path, keys_json);
+  }
+  if (*keys_revoke) {
+    return hearth::cli::keys_revoke_command(keys_config_path, revoke_id, keys_json);
+  }
+  if (*usage_command) {
+    return hearth::cli::usage_command(usage);
+  }
+  if (*audit_verify) {
+    return hearth::cli::audit_verify_command(trust_config_path, trust_json);
+  }
+  if (*retention_run) {
+    return hearth::cli::retention_run_command(trust_config_path, trust_json);
   }
   if (*config_check) {
     return hearth::cli::config_check_command(config_path);

@@ -164,7 +164,7 @@ constexpr std::array<std::string_view, 2> kOverBudgetNames = {"local", "refuse"}
 constexpr std::array<std::string_view, 8> kLedgerKeys = {
     "store",          "path",      "url_env",         "queue_capacity",
     "flush_interval", "max_batch", "anchor_interval", "content_workloads"};
-constexpr std::array<std::string_view, 2> kLedgerStoreNames = {"sqlite", "postgresql"};
+constexpr std::array<std::string_view, 3> kLedgerStoreNames = {"sqlite", "postgresql", "off"};
 constexpr std::array<std::string_view, 5> kRetentionKeys = {
     "ledger_days", "audit_days", "purge_interval", "access_log_max_bytes", "access_log_files"};
 constexpr std::array<std::string_view, 10> kWorkerKeys = {

@@ -287,7 +287,9 @@ struct AuthSettings {
   bool operator==(const AuthSettings&) const = default;
 };
 
-enum class LedgerStore { sqlite, postgresql };
+// `off`: no usage records, no keys (so loopback only), no audit log: for benchmarks that
+// measure what the ledger costs, never for a deployment.
+enum class LedgerStore { sqlite, postgresql, off };
 std::string_view to_string(LedgerStore store);
 
 // Where usage records, keys and the audit log live.

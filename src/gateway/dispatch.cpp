@@ -21,6 +21,7 @@
 #include "gateway/exchange.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/privacy_guard.hpp"
+#include "gateway/usage_filter.hpp"
 #include "privacy/answer_texts.hpp"
 
 namespace hearth::gateway {
@@ -31,6 +32,8 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kDoneMarker = "data: [DONE]";
+// A streamed answer kept for the ledger (opted-in workloads only) is cut here.
+constexpr std::size_t kMaxStoredAnswerBytes = 1 << 20;
 
 double milliseconds(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
@@ -198,18 +201,6 @@ struct RelayedAnswer {
   http::Headers headers;
 };
 
-struct GatewayService::Plan {
-  std::shared_ptr<const config::Config> config;
-  std::shared_ptr<const privacy::Scanner> scanner;
-  // The body a cloud target gets when findings are to be redacted, and the mapping that restores
-  // its answer; the mapping dies with the request.
-  std::optional<RedactedBody> redacted;
-  api::RoutingFields fields;
-  policy::RequestFacts facts;
-  policy::Decision decision;
-  Clock::time_point deadline;
-};
-
 struct GatewayService::Attempt {
   enum class Outcome { delivered, client_gone, failed, escalated };
   Outcome outcome = Outcome::failed;
@@ -262,6 +253,16 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     co_return co_await send_error(writer, facts.error(), exchange);
   }
   plan.facts = std::move(facts.value());
+  plan.facts.tenant = exchange.tenant;  // the key's tenant once keys exist
+  if (auto admitted = admit(request, plan, exchange); !admitted) {
+    co_return co_await send_error(writer, admitted.error(), exchange);
+  }
+  if (std::find(plan.config->ledger.content_workloads.begin(),
+                plan.config->ledger.content_workloads.end(),
+                plan.facts.workload) != plan.config->ledger.content_workloads.end()) {
+    exchange.store_content = true;
+    exchange.content_request = request.body;
+  }
   plan.scanner = scanner_;
   std::optional<privacy::ScannedRequest> scanned;
   if (plan.config->privacy.scan) {
@@ -286,6 +287,8 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     if (decision.error().code != "model_not_found") {
       metrics_.policy_refusals.add({{"code", decision.error().code.value_or("")}}, 1);
       spdlog::warn("policy refused a request: {}", decision.error().message);
+      exchange.audit_kind = "policy.refused";
+      exchange.audit_detail = decision.error().message;
     }
     co_return co_await send_error(writer, decision.error(), exchange);
   }
@@ -303,6 +306,9 @@ net::awaitable<void> GatewayService::proxy(const http::Request& request, Writer&
     spdlog::warn("privacy policy blocked a request (rule {}): {}", exchange.rule,
                  privacy::describe_counts(found));
     co_return co_await send_error(writer, error, exchange);
+  }
+  if (auto within_budget = apply_budgets(plan, exchange); !within_budget) {
+    co_return co_await send_error(writer, within_budget.error(), exchange);
   }
   const bool any_cloud_target =
       std::any_of(plan.decision.targets.begin(), plan.decision.targets.end(),
@@ -473,6 +479,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   }
   const bool add_logprobs =
       escalation != nullptr && escalation->min_mean_logprob && !plan.fields.logprobs;
+  // The ledger needs a stream's token counts: every backend is asked for its usage chunk, which
+  // is taken out again when the client did not ask for it.
+  const bool want_usage = plan.fields.stream && !plan.fields.include_usage &&
+                          (is_chat || plan.facts.task == config::RequestTask::completion);
 
   http::ClientRequest upstream;
   upstream.method = "POST";
@@ -503,7 +513,8 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       rewrite.model = entry.name;
     }
     rewrite.request_logprobs = add_logprobs;
-    if (rewrite.model || rewrite.request_logprobs) {
+    rewrite.request_usage = want_usage;
+    if (rewrite.model || rewrite.request_logprobs || rewrite.request_usage) {
       auto rewritten = api::rewrite_body(source_body, rewrite, is_chat);
       if (!rewritten) {
         attempt.reason = "invalid_request";
@@ -734,15 +745,21 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     if (redacting) {
       note_redactions(exchange, plan.redacted->counts);
     }
-    if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend);
-        priced && status < 400) {
+    if (status < 400) {
       if (auto usage = api::summarize_answer(body)) {
-        const double cost = answer_cost(*priced, *usage);
-        metrics_.cloud_cost.add({{"model", entry.name}}, cost);
-        if (!exchange.escalation.empty()) {
-          metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+        note_usage(exchange, *usage);
+        if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
+          const double cost = answer_cost(*priced, *usage);
+          exchange.cloud_cost += cost;
+          metrics_.cloud_cost.add({{"model", entry.name}}, cost);
+          if (!exchange.escalation.empty()) {
+            metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+          }
         }
       }
+    }
+    if (exchange.store_content) {
+      exchange.content_answer = body;
     }
     exchange.status = status;
     exchange.placement = std::string(config::to_string(lease->placement()));
@@ -781,7 +798,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   slo_timer.cancel();
   std::optional<cloud::AnthropicStreamTranslator> translator;
   if (anthropic) {
-    translator.emplace(entry.name, plan.fields.include_usage);
+    translator.emplace(entry.name, plan.fields.include_usage || want_usage);
     content_type = "text/event-stream";
   }
   // Placeholders restored event by event; the texts kept for the secret scan at the end.
@@ -792,6 +809,11 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   if (redacting) {
     note_redactions(exchange, plan.redacted->counts);
   }
+  std::optional<StreamUsageFilter> usage_filter;
+  if (want_usage) {
+    usage_filter.emplace(/*keep_usage_chunk=*/false);
+  }
+  exchange.first_token = Clock::now() - exchange.start;
   exchange.status = status;
   exchange.placement = std::string(config::to_string(lease->placement()));
   metrics_.placements.add(
@@ -805,7 +827,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   // The last bytes relayed: "data: [DONE]" may be split across pieces, and a cloud stream's
   // usage chunk (stream_options.include_usage) comes just before it.
   std::string tail;
-  const std::size_t tail_keep = cloud ? 8192 : 64;
+  const std::size_t tail_keep = cloud || plan.fields.include_usage ? 8192 : 64;
   bool saw_done = false;
   std::string broken_reason;
   std::optional<std::string> data = std::move(*first.value());
@@ -822,6 +844,12 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     if (restorer) {
       out = restorer->feed(out);
+    }
+    if (usage_filter) {
+      out = usage_filter->feed(out);
+    }
+    if (exchange.store_content && exchange.content_answer.size() < kMaxStoredAnswerBytes) {
+      exchange.content_answer += out;
     }
     if (!translator) {
       tail += out;
@@ -853,7 +881,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     data = std::move(*piece.value());
   }
-  if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
+  {
     std::optional<api::AnswerSummary> usage;
     if (translator) {
       const auto& tokens = translator->tokens();
@@ -861,26 +889,37 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       usage->prompt_tokens = tokens.input + tokens.cache_creation + tokens.cache_read;
       usage->cached_tokens = tokens.cache_read;
       usage->completion_tokens = tokens.output;
+    } else if (usage_filter) {
+      usage = usage_filter->usage();
     } else {
       usage = usage_in_stream_tail(tail);
     }
     if (usage) {
-      const double cost = answer_cost(*priced, *usage);
-      metrics_.cloud_cost.add({{"model", entry.name}}, cost);
-      if (!exchange.escalation.empty()) {
-        metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+      note_usage(exchange, *usage);
+      if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
+        const double cost = answer_cost(*priced, *usage);
+        exchange.cloud_cost += cost;
+        metrics_.cloud_cost.add({{"model", entry.name}}, cost);
+        if (!exchange.escalation.empty()) {
+          metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+        }
       }
     }
   }
-  if (restorer) {
-    if (auto rest = restorer->finish(); !rest.empty() && !exchange.client_gone) {
+  if (restorer || usage_filter) {
+    std::string rest = restorer ? restorer->finish() : std::string();
+    if (usage_filter) {
+      rest = usage_filter->feed(rest);
+      rest += usage_filter->finish();
+    }
+    if (!rest.empty() && !exchange.client_gone) {
       exchange.bytes_out += rest.size();
       if (!co_await writer.write_chunk(rest)) {
         exchange.client_gone = true;
         co_return attempt;
       }
     }
-    if (answer_scan != config::AnswerScan::off) {
+    if (restorer && answer_scan != config::AnswerScan::off) {
       // A stream is audited once complete; what it carried has been relayed already.
       exchange.answer_secrets = secrets_in_texts(*plan.scanner, restorer->upstream_texts());
       note_answer_secrets(exchange, config::AnswerScan::audit_only);
@@ -905,6 +944,12 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   }
   co_await writer.end_stream();
   co_return attempt;
+}
+
+void GatewayService::note_usage(Exchange& exchange, const api::AnswerSummary& usage) {
+  exchange.prompt_tokens = usage.prompt_tokens;
+  exchange.cached_tokens = usage.cached_tokens;
+  exchange.completion_tokens = usage.completion_tokens;
 }
 
 void GatewayService::note_redactions(Exchange& exchange, const privacy::FindingCounts& counts) {

@@ -2,11 +2,18 @@
 // gateway_service.cpp and dispatch.cpp.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "api/parse.hpp"
+#include "auth/limits.hpp"
+#include "config/config.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/privacy_guard.hpp"
+#include "ledger/records.hpp"
+#include "policy/policy.hpp"
 
 namespace hearth::gateway {
 
@@ -31,6 +38,38 @@ struct GatewayService::Exchange {
   privacy::FindingCounts findings;  // in the request
   privacy::FindingCounts redacted;  // replaced by placeholders for the cloud target that answered
   privacy::FindingCounts answer_secrets;  // secrets in a cloud answer
+  // Trust: who asked, what it cost, what the ledger records.
+  std::string request_id;
+  std::shared_ptr<const ledger::ApiKeyRecord> key;  // null: no keys exist (loopback only)
+  std::string tenant;
+  std::string workload;
+  std::string task;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t cached_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::optional<Clock::duration> first_token;  // streams: the first event relayed
+  double cloud_cost = 0;
+  // The cloud model the policy would otherwise have used, for the cost a local answer avoided.
+  std::optional<config::CloudBackend> reference_cloud;
+  std::int64_t rate_estimate = -1;  // tokens reserved with the rate limiter; -1: none
+  std::optional<auth::BudgetTracker::Reservation> budget;
+  std::string audit_kind;    // a policy refusal to audit ("policy.refused", "budget.refused")
+  std::string audit_detail;  // its reason
+  bool store_content = false;
+  std::string content_request;
+  std::string content_answer;
+};
+
+struct GatewayService::Plan {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const privacy::Scanner> scanner;
+  // The body a cloud target gets when findings are to be redacted, and the mapping that restores
+  // its answer; the mapping dies with the request.
+  std::optional<RedactedBody> redacted;
+  api::RoutingFields fields;
+  policy::RequestFacts facts;
+  policy::Decision decision;
+  Clock::time_point deadline;
 };
 
 // x-hearth-fallback: "TARGET: REASON; TARGET: REASON", printable ASCII only.

@@ -99,6 +99,24 @@ struct GatewayMetrics {
       registry.gauge("hearth_gateway_backends", "Backends by model and state (1 = in that state)");
   metrics::Family& config_reloads = registry.counter(
       "hearth_gateway_config_reloads_total", "Configuration reloads, by result (ok, rejected)");
+
+  // Trust: authentication, limits, budgets, ledger and audit.
+  metrics::Family& auth_failures = registry.counter(
+      "hearth_gateway_auth_failures_total",
+      "Requests refused by authentication or authorization, by reason (missing, "
+      "invalid_api_key, revoked_api_key, expired_api_key, insufficient_scope, admin_required, "
+      "client_certificate_required)");
+  metrics::Family& rate_limited =
+      registry.counter("hearth_gateway_rate_limited_total",
+                       "Requests refused with 429 by a key's rate limit, by key");
+  metrics::Family& budget_refusals = registry.counter(
+      "hearth_gateway_budget_exceeded_total",
+      "Requests over a monthly cloud budget, by action (local: cloud targets skipped; refuse)");
+  metrics::Family& ledger_queued = registry.gauge(
+      "hearth_gateway_ledger_queue_depth", "Usage records and audit events waiting to be written");
+  metrics::Family& ledger_backpressure =
+      registry.counter("hearth_gateway_ledger_backpressure_total",
+                       "Requests held back because the ledger queue was full (the store is slow)");
 };
 
 }  // namespace hearth::gateway

@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +17,7 @@
 #include "api/serialize.hpp"
 #include "api/sse.hpp"
 #include "gateway/exchange.hpp"
+#include "gateway/trust.hpp"
 
 namespace hearth::gateway {
 
@@ -65,6 +70,28 @@ std::string iso8601_now() {
   return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
 }
 
+// The ledger writer's own counters, read at scrape time.
+std::string ledger_metrics(const ledger::WriterStats& stats, std::size_t keys) {
+  return fmt::format(
+      "# HELP hearth_gateway_ledger_records_written_total Usage records committed to the store\n"
+      "# TYPE hearth_gateway_ledger_records_written_total counter\n"
+      "hearth_gateway_ledger_records_written_total {}\n"
+      "# HELP hearth_gateway_audit_records_written_total Audit records committed to the store\n"
+      "# TYPE hearth_gateway_audit_records_written_total counter\n"
+      "hearth_gateway_audit_records_written_total {}\n"
+      "# HELP hearth_gateway_ledger_write_failures_total Batches the store refused (retried)\n"
+      "# TYPE hearth_gateway_ledger_write_failures_total counter\n"
+      "hearth_gateway_ledger_write_failures_total {}\n"
+      "# HELP hearth_gateway_ledger_queue_full_total Times the ledger queue was found full\n"
+      "# TYPE hearth_gateway_ledger_queue_full_total counter\n"
+      "hearth_gateway_ledger_queue_full_total {}\n"
+      "# HELP hearth_gateway_api_keys API keys known to the gateway (revoked ones included)\n"
+      "# TYPE hearth_gateway_api_keys gauge\n"
+      "hearth_gateway_api_keys {}\n",
+      stats.usage_written.load(), stats.audit_written.load(), stats.write_failures.load(),
+      stats.queue_full.load(), keys);
+}
+
 }  // namespace
 
 GatewayService::GatewayService(ModelManager& models, GatewayMetrics& metrics, Reloader reload)
@@ -79,6 +106,12 @@ void GatewayService::set_config(std::shared_ptr<const config::Config> config,
         "x-hearth-sensitivity only");
   }
   metrics_.privacy_scan_enabled.set({}, config->privacy.scan ? 1 : 0);
+  if (auto problem = access_log_.configure(config->server.access_log_file,
+                                           config->retention.access_log_max_bytes,
+                                           config->retention.access_log_files);
+      !problem.empty()) {
+    spdlog::warn("{}", problem);
+  }
   config_ = std::move(config);
   scanner_ = std::move(scanner);
 }
@@ -90,7 +123,20 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
   metrics_.in_flight.set({}, in_flight_);
   const bool is_post = request.method == "POST";
   const bool is_get = request.method == "GET";
-  if (is_inference_route(exchange.route) && is_post) {
+  const bool admin = request.path.starts_with("/admin/");
+  const bool api_route = is_inference_route(exchange.route) || exchange.route == "/models";
+  std::optional<api::ApiError> refused;
+  if (admin || api_route) {
+    if (auto caller = authenticate(request, admin, exchange); !caller) {
+      refused = std::move(caller.error());
+    }
+  }
+  if (!refused && api_route && trust_ != nullptr && trust_->writer().full()) {
+    co_await wait_for_ledger(exchange);
+  }
+  if (refused) {
+    co_await send_error(writer, *refused, exchange);
+  } else if (is_inference_route(exchange.route) && is_post) {
     co_await proxy(request, writer, exchange);
   } else if (exchange.route == "/models" && is_get) {
     exchange.status = 200;
@@ -105,8 +151,14 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
     co_await metrics(writer);
   } else if (request.path == "/admin/reload" && is_post) {
     exchange.status = co_await reload(writer);
+    if (trust_ != nullptr) {
+      trust_->audit(exchange.status == 200 ? "config.reloaded" : "config.reload_rejected",
+                    exchange.key ? exchange.key->id : "loopback", "{}");
+    }
   } else if (request.path == "/admin/route/explain" && is_post) {
     co_await explain_route(request, writer, exchange);
+  } else if (request.path == "/admin/keys" || request.path.starts_with("/admin/keys/")) {
+    co_await admin_keys(request, writer, exchange);
   } else if (is_inference_route(exchange.route) || exchange.route == "/models" ||
              request.path == "/healthz" || request.path == "/readyz" ||
              request.path == "/metrics" || request.path == "/admin/reload" ||
@@ -120,7 +172,30 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
   }
   --in_flight_;
   metrics_.in_flight.set({}, in_flight_);
+  if (api_route) {
+    account(request, exchange);
+  }
   finish(request, exchange);
+}
+
+net::awaitable<void> GatewayService::wait_for_ledger(Exchange& exchange) {
+  // Back-pressure: the store is behind. New work waits for room rather than records being
+  // dropped; requests already answered still get theirs (the capacity is a threshold).
+  metrics_.ledger_backpressure.add({}, 1);
+  trust_->writer().note_full();
+  const auto since = Clock::now();
+  if (since - last_backpressure_log_ > std::chrono::seconds(10)) {
+    last_backpressure_log_ = since;
+    spdlog::warn("ledger queue full ({} waiting; last write error: {}): holding back new requests",
+                 trust_->writer().stats().queued.load(), trust_->writer().last_error());
+  }
+  net::steady_timer pause(co_await net::this_coro::executor);
+  while (trust_->writer().full()) {
+    pause.expires_after(std::chrono::milliseconds(2));
+    boost::system::error_code ignored;
+    co_await pause.async_wait(net::redirect_error(net::use_awaitable, ignored));
+  }
+  exchange.upstream += Clock::now() - since;  // waiting on the store is not gateway work
 }
 
 net::awaitable<void> GatewayService::send_error(Writer& writer, const api::ApiError& error,
@@ -185,6 +260,17 @@ net::awaitable<void> GatewayService::metrics(Writer& writer) {
         "hearth_gateway_protocol_errors_total {}\n",
         server_stats_->connections_open.load(), server_stats_->connections_rejected.load(),
         server_stats_->protocol_errors.load());
+  }
+  if (server_stats_ != nullptr) {
+    body += fmt::format(
+        "# HELP hearth_gateway_tls_handshake_failures_total TLS handshakes that failed or timed "
+        "out\n"
+        "# TYPE hearth_gateway_tls_handshake_failures_total counter\n"
+        "hearth_gateway_tls_handshake_failures_total {}\n",
+        server_stats_->tls_handshake_failures.load());
+  }
+  if (trust_ != nullptr) {
+    body += ledger_metrics(trust_->writer().stats(), trust_->keys().size());
   }
   body += co_await models_.scrape_worker_metrics();
   co_await writer.send(200, kPrometheus, std::move(body));
@@ -300,6 +386,12 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
     }
     line["privacy"] = std::move(privacy);
   }
+  if (!exchange.request_id.empty()) {
+    line["request_id"] = exchange.request_id;
+  }
+  if (exchange.key) {
+    line["key_id"] = exchange.key->id;
+  }
   if (!exchange.error.empty()) {
     line["error"] = exchange.error;
   }
@@ -308,8 +400,7 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
   }
   std::string text = line.dump();
   text += '\n';
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  access_log_.write(text);
 }
 
 }  // namespace hearth::gateway

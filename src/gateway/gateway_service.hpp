@@ -15,8 +15,10 @@
 #include <random>
 #include <string>
 
+#include "api/parse.hpp"
 #include "common/expected.hpp"
 #include "config/config.hpp"
+#include "gateway/access_log.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/model_manager.hpp"
 #include "http/client.hpp"
@@ -25,6 +27,10 @@
 #include "policy/policy.hpp"
 #include "privacy/request_scan.hpp"
 #include "privacy/scanner.hpp"
+
+namespace hearth::gateway {
+class Trust;
+}
 
 namespace hearth::gateway {
 
@@ -46,6 +52,9 @@ class GatewayService {
 
   int in_flight() const { return in_flight_; }
   void set_server_stats(const http::ServerStats* stats) { server_stats_ = stats; }
+  // Keys, limits, budgets, ledger and audit (trust_routes.cpp); null: none of them (tests of the
+  // proxy alone).
+  void set_trust(Trust* trust) { trust_ = trust; }
 
  private:
   struct Exchange;
@@ -78,7 +87,21 @@ class GatewayService {
   http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
       http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
   void finish(const http::Request& request, Exchange& exchange);
+  // trust_routes.cpp: who is calling (an error to send when nobody acceptable is).
+  Expected<std::monostate, api::ApiError> authenticate(const http::Request& request, bool admin,
+                                                       Exchange& exchange);
+  // Scopes, rate limits: checked once the routing fields are known.
+  Expected<std::monostate, api::ApiError> admit(const http::Request& request, const Plan& plan,
+                                                Exchange& exchange);
+  // Budgets: may take the cloud targets out of the plan's chain, or refuse.
+  Expected<std::monostate, api::ApiError> apply_budgets(Plan& plan, Exchange& exchange);
+  http::net::awaitable<void> admin_keys(const http::Request& request, Writer& writer,
+                                        Exchange& exchange);
+  // The usage record, rate and budget settlement, audit events of a finished request.
+  void account(const http::Request& request, Exchange& exchange);
+  http::net::awaitable<void> wait_for_ledger(Exchange& exchange);
   void note_redactions(Exchange& exchange, const privacy::FindingCounts& counts);
+  void note_usage(Exchange& exchange, const api::AnswerSummary& usage);
   void note_answer_secrets(Exchange& exchange, config::AnswerScan scan);
 
   ModelManager& models_;
@@ -87,6 +110,10 @@ class GatewayService {
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const privacy::Scanner> scanner_;
   const http::ServerStats* server_stats_ = nullptr;
+  Trust* trust_ = nullptr;
+  AccessLog access_log_;
+  std::uint64_t requests_seen_ = 0;  // for request ids
+  Clock::time_point last_backpressure_log_{};
   int in_flight_ = 0;
   std::map<std::string, policy::CircuitBreaker> breakers_;  // by target model name
   std::mt19937 jitter_{std::random_device{}()};

@@ -21,6 +21,7 @@
 #include "gateway/gateway_service.hpp"
 #include "gateway/model_manager.hpp"
 #include "gateway/privacy_guard.hpp"
+#include "gateway/trust.hpp"
 #include "gateway/worker_process.hpp"
 #include "http/server.hpp"
 
@@ -90,6 +91,18 @@ http::ServerLimits limits_of(const config::ServerSettings& server) {
   return limits;
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+http::TlsSettings tls_of(const config::TlsSettings& tls) {
+  http::TlsSettings settings;
+  settings.certificate_file = tls.certificate;
+  settings.private_key_file = tls.private_key;
+  settings.client_ca_file = tls.client_ca;
+  return settings;
+}
+
 }  // namespace
 
 int run_gateway(const ServeOptions& options) {
@@ -113,6 +126,55 @@ int run_gateway(const ServeOptions& options) {
     spdlog::error("{}", address.error());
     return 2;
   }
+  // The ledger (usage, keys, audit) opens before anything listens: no request goes unrecorded.
+  Expected<std::unique_ptr<Trust>, std::string> trust(std::unique_ptr<Trust>{});
+  if (initial->ledger.store == config::LedgerStore::off) {
+    spdlog::warn(
+        "ledger.store: off: no usage records, no API keys, no audit log (benchmarks only); "
+        "listening on loopback only");
+  } else {
+    trust = Trust::open(*initial);
+    if (!trust) {
+      spdlog::error("cannot open the ledger store: {}", trust.error());
+      return 2;
+    }
+  }
+  const auto keys_exist = [&] { return trust.value() && trust.value()->keys_exist(); };
+  std::string host = address->first;
+  const bool insecure = initial->server.insecure;
+  if (!is_loopback(host)) {
+    if (!keys_exist() && !trust.value()) {
+      host = "127.0.0.1";
+    } else if (!keys_exist()) {
+      if (insecure) {
+        spdlog::warn(
+            "INSECURE: listening on {} with no API key: anyone who can reach it may use it "
+            "(server.insecure: true)",
+            listen);
+      } else {
+        spdlog::warn(
+            "no API key exists: listening on loopback only (127.0.0.1) instead of {}. Create one "
+            "with `hearth keys create --tenant T --name N` and restart, or set server.insecure: "
+            "true",
+            listen);
+        host = "127.0.0.1";
+      }
+    }
+    if (!initial->server.tls && host != "127.0.0.1") {
+      if (!insecure) {
+        spdlog::error(
+            "listening on {} without TLS would send API keys and prompts in clear text: configure "
+            "server.tls (certificate, private_key) or set server.insecure: true",
+            listen);
+        return 2;
+      }
+      spdlog::warn("INSECURE: listening on {} without TLS (server.insecure: true)", listen);
+    }
+  } else if (trust.value() && !keys_exist()) {
+    spdlog::info(
+        "no API key exists: loopback clients are served without authentication; the first key "
+        "(`hearth keys create`) turns authentication on");
+  }
   auto runtime_dir = make_runtime_dir(initial->workers.runtime_dir);
   if (!runtime_dir) {
     spdlog::error("cannot create the runtime directory: {}", runtime_dir.error());
@@ -128,6 +190,7 @@ int run_gateway(const ServeOptions& options) {
   ModelManager models(io_context, runtime_dir.value(), hearth_binary, metrics);
 
   std::unique_ptr<GatewayService> service;
+  http::Server* listener = nullptr;
   auto reload = [&]() -> Expected<std::string, std::string> {
     auto next = load(options);
     if (!next) {
@@ -148,6 +211,18 @@ int run_gateway(const ServeOptions& options) {
                    config->server.listen);
     }
     config->server.listen = listen;
+    if (config->server.tls && listener != nullptr) {
+      // New connections get the renewed certificate; a bad one keeps the old in place.
+      if (auto reloaded = listener->reload_tls(tls_of(*config->server.tls)); !reloaded) {
+        metrics.config_reloads.add({{"result", "rejected"}}, 1);
+        spdlog::error("reload rejected, keeping the current configuration: server.tls: {}",
+                      reloaded.error());
+        return unexpected("server.tls: " + reloaded.error());
+      }
+    }
+    if (trust.value()) {
+      trust.value()->apply(*config);
+    }
     service->set_config(config, std::move(scanner.value()));
     models.apply(config);
     metrics.config_reloads.add({{"result", "ok"}}, 1);
@@ -157,6 +232,7 @@ int run_gateway(const ServeOptions& options) {
   };
   service = std::make_unique<GatewayService>(models, metrics, reload);
   service->set_config(initial, std::move(initial_scanner.value()));
+  service->set_trust(trust.value().get());
   models.apply(initial);
 
   http::Server server(
@@ -166,15 +242,23 @@ int run_gateway(const ServeOptions& options) {
       },
       api::error_body);
   service->set_server_stats(&server.stats());
-  auto port = server.listen_tcp(address->first, address->second);
+  listener = &server;
+  const bool tls = initial->server.tls.has_value();
+  auto port = tls ? server.listen_tls(host, address->second, tls_of(*initial->server.tls))
+                  : server.listen_tcp(host, address->second);
   if (!port) {
     spdlog::error("{}", port.error());
     remove_runtime_dir(runtime_dir.value());
     return 1;
   }
   // Tests and scripts read this line to learn an ephemeral port.
-  spdlog::info("gateway listening on http://{}:{} ({} models configured; workers' sockets in {})",
-               address->first, port.value(), initial->models.size(), runtime_dir.value());
+  spdlog::info("gateway listening on {}://{}:{} ({} models configured; workers' sockets in {})",
+               tls ? "https" : "http", host, port.value(), initial->models.size(),
+               runtime_dir.value());
+  if (trust.value()) {
+    spdlog::info("ledger: {} store, {} API keys{}", trust.value()->store().kind(),
+                 trust.value()->keys().size(), keys_exist() ? "; every request needs a key" : "");
+  }
 
   bool shutting_down = false;
   auto shutdown = [&]() -> net::awaitable<void> {
@@ -223,13 +307,19 @@ int run_gateway(const ServeOptions& options) {
           return;
         }
         spdlog::info("SIGHUP: reloading the configuration");
-        (void)reload();
+        const auto reloaded = reload();
+        if (trust.value()) {
+          trust.value()->audit(reloaded ? "config.reloaded" : "config.reload_rejected", "SIGHUP",
+                               "{}");
+        }
         reload_signal.async_wait(on_reload_signal);
       };
   reload_signal.async_wait(on_reload_signal);
 
   std::signal(SIGPIPE, SIG_IGN);
   io_context.run();
+  service->set_trust(nullptr);
+  trust.value().reset();  // commits what the ledger queue still holds
   remove_runtime_dir(runtime_dir.value());
   spdlog::info("gateway stopped");
   return 0;
