@@ -373,8 +373,10 @@ class AnswerSecretsTest(PrivacyTestCase):
         self.assertEqual(self.content(reply), "Use key [REDACTED_AWS_KEY] for that")
         self.assertGreaterEqual(self.metric("hearth_gateway_privacy_findings_total",
                                             type="aws_access_key", source="answer"), 1)
-        self.assertIn("the cloud answer carried secrets (aws_access_key=1)",
-                      self.gateway.log_text())
+        # The log line is read from the gateway's output by another thread: wait for it.
+        wait_until(lambda: "the cloud answer carried secrets (aws_access_key=1)"
+                   in self.gateway.log_text(), 10 * SCALE,
+                   "no log line about the secrets in the cloud answer")
 
     def test_streamed_answers_are_audited(self):
         self.openai.set_default({"reply": "Use key %s for that" % AWS_KEY, "stream_chunk_chars": 5})
