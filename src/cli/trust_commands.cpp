@@ -200,32 +200,6 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-template <class T>
-nlohmann::json optional_json(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json();
-}
-
-std::string_view key_status(const ledger::ApiKeyRecord& key, std::int64_t now) {
-  if (key.revoked_us) return "revoked";
-  if (key.expires_us && *key.expires_us <= now) return "expired";
-  return "active";
-}
-
-// Everything about a key but its hash.
-nlohmann::json key_json(const ledger::ApiKeyRecord& key, std::int64_t now) {
-  return nlohmann::json{{"id", key.id},
-                        {"tenant", key.tenant},
-                        {"name", key.name},
-                        {"scopes", key.scopes},
-                        {"requests_per_minute", optional_json(key.requests_per_minute)},
-                        {"tokens_per_minute", optional_json(key.tokens_per_minute)},
-                        {"monthly_budget_usd", optional_json(key.monthly_budget_usd)},
-                        {"created_us", key.created_us},
-                        {"expires_us", optional_json(key.expires_us)},
-                        {"revoked_us", optional_json(key.revoked_us)},
-                        {"status", key_status(key, now)}};
-}
-
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
   std::string joined;
   for (const auto& item : items) {
@@ -233,16 +207,6 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     joined += item;
   }
   return joined;
-}
-
-Expected<std::vector<ledger::AuditRecord>, std::string> append_audit(ledger::Store& store,
-                                                                     std::string kind,
-                                                                     nlohmann::json detail) {
-  const ledger::AuditEvent event{.time_us = gateway::now_us(),
-                                 .kind = std::move(kind),
-                                 .actor = std::string(kActor),
-                                 .detail = detail.dump()};
-  return store.append({}, std::span(&event, 1));
 }
 
 std::optional<ledger::UsageGrouping> grouping_named(std::string_view name) {
@@ -321,24 +285,11 @@ int keys_create_command(const KeyCreateOptions& options) {
   if (!opened) return opened.error();
   auto& store = *opened->store;
   const auto& record = made->record;
-  if (auto inserted = store.insert_key(record); !inserted) {
-    return fail(kExitError, command, "could not store the key: {}", inserted.error());
-  }
-  auto audited = append_audit(store, "key.created",
-                              nlohmann::json{{"id", record.id},
-                                             {"tenant", record.tenant},
-                                             {"name", record.name},
-                                             {"scopes", record.scopes}});
-  if (!audited) {
-    // A key nobody audited must not work; nobody has seen its secret yet either.
-    (void)store.revoke_key(record.id, gateway::now_us());
-    return fail(kExitError, command, "could not write the audit record (the key was revoked): {}",
-                audited.error());
+  if (auto stored = gateway::store_new_key(store, made.value(), std::string(kActor)); !stored) {
+    return fail(kExitError, command, "{}", stored.error());
   }
   if (options.json) {
-    auto out = key_json(record, now);
-    out["key"] = made->key;
-    print_line(out.dump(2));
+    print_line(gateway::key_json(record, now, 0, made->key));
     return 0;
   }
   print_line(
@@ -365,14 +316,10 @@ int keys_list_command(const std::string& config_path, bool json) {
     if (!spend) {
       return fail(kExitError, command, "could not read this month's spend: {}", spend.error());
     }
-    nlohmann::json data = nlohmann::json::array();
-    for (const auto& key : keys.value()) {
-      auto item = key_json(key, now);
-      const auto spent = spend->by_key.find(key.id);
-      item["spend_this_month_usd"] = spent == spend->by_key.end() ? 0.0 : spent->second;
-      data.push_back(std::move(item));
-    }
-    print_line(nlohmann::json{{"object", "list"}, {"data", data}}.dump(2));
+    print_line(gateway::key_list_json(keys.value(), now, [&](const std::string& id) {
+      const auto spent = spend->by_key.find(id);
+      return spent == spend->by_key.end() ? 0.0 : spent->second;
+    }));
     return 0;
   }
   if (keys->empty()) {
@@ -388,7 +335,7 @@ int keys_list_command(const std::string& config_path, bool json) {
                key.tokens_per_minute ? std::to_string(*key.tokens_per_minute) : "-",
                key.monthly_budget_usd ? fmt::format("${:.2f}", *key.monthly_budget_usd) : "-",
                format_time(key.created_us), key.expires_us ? format_time(*key.expires_us) : "-",
-               std::string(key_status(key, now))});
+               std::string(gateway::key_status(key, now))});
   }
   table.print();
   return 0;
@@ -400,16 +347,12 @@ int keys_revoke_command(const std::string& config_path, const std::string& id, b
   auto opened = open_store(command, config_path);
   if (!opened) return opened.error();
   auto& store = *opened->store;
-  auto revoked = store.revoke_key(id, gateway::now_us());
+  auto revoked = gateway::revoke_stored_key(store, id, std::string(kActor));
   if (!revoked) {
-    return fail(kExitError, command, "could not revoke the key: {}", revoked.error());
+    return fail(kExitError, command, "{}", revoked.error());
   }
   if (!revoked.value()) {
     return fail(kExitError, command, "no active key has the id {}", id);
-  }
-  if (auto audited = append_audit(store, "key.revoked", nlohmann::json{{"id", id}}); !audited) {
-    return fail(kExitError, command, "key {} was revoked, but the audit record failed: {}", id,
-                audited.error());
   }
   if (json) {
     print_line(nlohmann::json{{"id", id}, {"revoked", true}}.dump(2));
@@ -566,7 +509,9 @@ int retention_run_command(const std::string& config_path, bool json) {
                         {"audit_deleted", purged->audit_deleted},
                         {"ledger_days", retention.ledger_days},
                         {"audit_days", retention.audit_days}};
-  if (auto audited = append_audit(store, "retention.purged", detail); !audited) {
+  if (auto audited =
+          gateway::append_audit(store, "retention.purged", std::string(kActor), detail.dump());
+      !audited) {
     return fail(kExitError, command, "records were purged, but the audit record failed: {}",
                 audited.error());
   }

@@ -133,33 +133,9 @@ std::string quality_problem(const config::Escalation& escalation, const api::Rou
 // The metric label of a reason: its first word ("schema_violation: /a: ..." -> schema_violation).
 std::string reason_label(const std::string& reason) { return reason.substr(0, reason.find(':')); }
 
-// The usage chunk of an OpenAI stream (present when the client asked for
-// stream_options.include_usage), found among the last bytes relayed.
-std::optional<api::AnswerSummary> usage_in_stream_tail(const std::string& tail) {
-  const auto at = tail.rfind("\"usage\"");
-  if (at == std::string::npos) {
-    return std::nullopt;
-  }
-  const auto start = tail.rfind("data: ", at);
-  const auto end = tail.find("\n", at);
-  if (start == std::string::npos || end == std::string::npos) {
-    return std::nullopt;
-  }
-  auto summary = api::summarize_answer(std::string_view(tail).substr(start + 6, end - start - 6));
-  if (!summary || summary->prompt_tokens + summary->completion_tokens == 0) {
-    return std::nullopt;
-  }
-  return std::move(summary.value());
-}
-
 double answer_cost(const config::CloudBackend& cloud, const api::AnswerSummary& usage) {
-  const double cached_price =
-      cloud.price.cached_input > 0 ? cloud.price.cached_input : cloud.price.input;
-  const auto cached = std::min(usage.cached_tokens, usage.prompt_tokens);
-  return (static_cast<double>(usage.prompt_tokens - cached) * cloud.price.input +
-          static_cast<double>(cached) * cached_price +
-          static_cast<double>(usage.completion_tokens) * cloud.price.output) /
-         1e6;
+  return policy::answer_cost(cloud, usage.prompt_tokens, usage.cached_tokens,
+                             usage.completion_tokens);
 }
 
 void add_label(std::vector<std::string>& labels, const std::string& label) {
@@ -479,10 +455,11 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   }
   const bool add_logprobs =
       escalation != nullptr && escalation->min_mean_logprob && !plan.fields.logprobs;
-  // The ledger needs a stream's token counts: every backend is asked for its usage chunk, which
-  // is taken out again when the client did not ask for it.
-  const bool want_usage = plan.fields.stream && !plan.fields.include_usage &&
-                          (is_chat || plan.facts.task == config::RequestTask::completion);
+  // The ledger needs a stream's token counts: every backend is asked for its usage chunk, read
+  // by a StreamUsageFilter, which takes it out again when the client did not ask for it.
+  const bool read_usage =
+      plan.fields.stream && (is_chat || plan.facts.task == config::RequestTask::completion);
+  const bool want_usage = read_usage && !plan.fields.include_usage;
 
   http::ClientRequest upstream;
   upstream.method = "POST";
@@ -810,8 +787,8 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     note_redactions(exchange, plan.redacted->counts);
   }
   std::optional<StreamUsageFilter> usage_filter;
-  if (want_usage) {
-    usage_filter.emplace(/*keep_usage_chunk=*/false);
+  if (read_usage) {
+    usage_filter.emplace(/*keep_usage_chunk=*/plan.fields.include_usage);
   }
   exchange.first_token = Clock::now() - exchange.start;
   exchange.status = status;
@@ -824,10 +801,9 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     exchange.client_gone = true;
     co_return attempt;
   }
-  // The last bytes relayed: "data: [DONE]" may be split across pieces, and a cloud stream's
-  // usage chunk (stream_options.include_usage) comes just before it.
+  // The last bytes relayed: "data: [DONE]" may be split across pieces.
   std::string tail;
-  const std::size_t tail_keep = cloud || plan.fields.include_usage ? 8192 : 64;
+  constexpr std::size_t tail_keep = 64;
   bool saw_done = false;
   std::string broken_reason;
   std::optional<std::string> data = std::move(*first.value());
@@ -891,8 +867,6 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       usage->completion_tokens = tokens.output;
     } else if (usage_filter) {
       usage = usage_filter->usage();
-    } else {
-      usage = usage_in_stream_tail(tail);
     }
     if (usage) {
       note_usage(exchange, *usage);

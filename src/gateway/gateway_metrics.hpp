@@ -112,8 +112,6 @@ struct GatewayMetrics {
   metrics::Family& budget_refusals = registry.counter(
       "hearth_gateway_budget_exceeded_total",
       "Requests over a monthly cloud budget, by action (local: cloud targets skipped; refuse)");
-  metrics::Family& ledger_queued = registry.gauge(
-      "hearth_gateway_ledger_queue_depth", "Usage records and audit events waiting to be written");
   metrics::Family& ledger_backpressure =
       registry.counter("hearth_gateway_ledger_backpressure_total",
                        "Requests held back because the ledger queue was full (the store is slow)");

@@ -85,11 +85,15 @@ std::string ledger_metrics(const ledger::WriterStats& stats, std::size_t keys) {
       "# HELP hearth_gateway_ledger_queue_full_total Times the ledger queue was found full\n"
       "# TYPE hearth_gateway_ledger_queue_full_total counter\n"
       "hearth_gateway_ledger_queue_full_total {}\n"
+      "# HELP hearth_gateway_ledger_queue_depth Usage records and audit events waiting to be "
+      "written\n"
+      "# TYPE hearth_gateway_ledger_queue_depth gauge\n"
+      "hearth_gateway_ledger_queue_depth {}\n"
       "# HELP hearth_gateway_api_keys API keys known to the gateway (revoked ones included)\n"
       "# TYPE hearth_gateway_api_keys gauge\n"
       "hearth_gateway_api_keys {}\n",
       stats.usage_written.load(), stats.audit_written.load(), stats.write_failures.load(),
-      stats.queue_full.load(), keys);
+      stats.queue_full.load(), stats.queued.load(), keys);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <span>
 
 namespace hearth::gateway {
 
@@ -55,6 +56,100 @@ Expected<std::unique_ptr<ledger::Store>, std::string> open_configured_store(
     return unexpected(settings.error());
   }
   return ledger::open_store(settings.value());
+}
+
+Expected<std::monostate, std::string> append_audit(ledger::Store& store, std::string kind,
+                                                   const std::string& actor,
+                                                   std::string detail_json) {
+  const ledger::AuditEvent event{.time_us = now_us(),
+                                 .kind = std::move(kind),
+                                 .actor = actor,
+                                 .detail = std::move(detail_json)};
+  auto appended = store.append({}, std::span(&event, 1));
+  if (!appended) {
+    return unexpected(appended.error());
+  }
+  return std::monostate{};
+}
+
+namespace {
+
+template <class T>
+nlohmann::json optional_json(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json();
+}
+
+}  // namespace
+
+Expected<std::monostate, std::string> store_new_key(ledger::Store& store, const auth::NewKey& key,
+                                                    const std::string& actor) {
+  const auto& record = key.record;
+  if (auto inserted = store.insert_key(record); !inserted) {
+    return unexpected("could not store the key: " + inserted.error());
+  }
+  const nlohmann::json detail{{"id", record.id},
+                              {"tenant", record.tenant},
+                              {"name", record.name},
+                              {"scopes", record.scopes}};
+  if (auto audited = append_audit(store, "key.created", actor, detail.dump()); !audited) {
+    (void)store.revoke_key(record.id, now_us());
+    return unexpected("could not write the audit record (the key was revoked): " + audited.error());
+  }
+  return std::monostate{};
+}
+
+Expected<bool, std::string> revoke_stored_key(ledger::Store& store, const std::string& id,
+                                              const std::string& actor) {
+  auto revoked = store.revoke_key(id, now_us());
+  if (!revoked) {
+    return unexpected("could not revoke the key: " + revoked.error());
+  }
+  if (revoked.value()) {
+    if (auto audited = append_audit(store, "key.revoked", actor, nlohmann::json{{"id", id}}.dump());
+        !audited) {
+      return unexpected("key " + id +
+                        " was revoked, but the audit record failed: " + audited.error());
+    }
+  }
+  return revoked.value();
+}
+
+std::string_view key_status(const ledger::ApiKeyRecord& key, std::int64_t now) {
+  if (key.revoked_us) return "revoked";
+  if (key.expires_us && *key.expires_us <= now) return "expired";
+  return "active";
+}
+
+std::string key_json(const ledger::ApiKeyRecord& key, std::int64_t now, double spend_this_month_usd,
+                     std::string_view secret) {
+  nlohmann::json out{{"id", key.id},
+                     {"object", "api_key"},
+                     {"tenant", key.tenant},
+                     {"name", key.name},
+                     {"scopes", key.scopes},
+                     {"requests_per_minute", optional_json(key.requests_per_minute)},
+                     {"tokens_per_minute", optional_json(key.tokens_per_minute)},
+                     {"monthly_budget_usd", optional_json(key.monthly_budget_usd)},
+                     {"created_us", key.created_us},
+                     {"expires_us", optional_json(key.expires_us)},
+                     {"revoked_us", optional_json(key.revoked_us)},
+                     {"status", key_status(key, now)},
+                     {"spend_this_month_usd", spend_this_month_usd}};
+  if (!secret.empty()) {
+    out["key"] = secret;
+  }
+  return out.dump();
+}
+
+std::string key_list_json(const std::vector<ledger::ApiKeyRecord>& keys, std::int64_t now,
+                          const std::function<double(const std::string& key_id)>& spend_of) {
+  std::string out = R"({"object":"list","data":[)";
+  for (const auto& key : keys) {
+    if (out.back() != '[') out += ',';
+    out += key_json(key, now, spend_of(key.id));
+  }
+  out += "]}";
+  return out;
 }
 
 Expected<std::unique_ptr<Trust>, std::string> Trust::open(const config::Config& config) {
@@ -128,30 +223,21 @@ Expected<auth::NewKey, std::string> Trust::create_key(const auth::KeyRequest& re
   if (!key) {
     return unexpected(key.error());
   }
-  if (auto stored = store_->insert_key(key->record); !stored) {
-    return unexpected("could not store the key: " + stored.error());
+  if (auto stored = store_new_key(*store_, key.value(), actor); !stored) {
+    return unexpected(stored.error());
   }
   keys_.upsert(key->record);
-  nlohmann::json detail{{"id", key->record.id},
-                        {"tenant", key->record.tenant},
-                        {"name", key->record.name},
-                        {"scopes", key->record.scopes}};
-  audit("key.created", actor, detail.dump());
   spdlog::info("API key {} created for tenant {} by {}", key->record.id, key->record.tenant, actor);
   return key;
 }
 
 Expected<bool, std::string> Trust::revoke_key(const std::string& id, const std::string& actor) {
-  auto revoked = store_->revoke_key(id, now_us());
-  if (!revoked) {
-    return unexpected("could not revoke the key: " + revoked.error());
-  }
-  if (revoked.value()) {
-    audit("key.revoked", actor, nlohmann::json{{"id", id}}.dump());
+  auto revoked = revoke_stored_key(*store_, id, actor);
+  if (revoked && revoked.value()) {
     spdlog::info("API key {} revoked by {}", id, actor);
     refresh_keys();
   }
-  return revoked.value();
+  return revoked;
 }
 
 Expected<std::vector<ledger::ApiKeyRecord>, std::string> Trust::list_keys() {
@@ -210,10 +296,11 @@ void Trust::purge() {
 
 void Trust::upkeep() {
   using Clock = std::chrono::steady_clock;
-  auto next_keys = Clock::now();
-  auto next_spend = Clock::now();
-  auto next_purge = Clock::now();
   std::unique_lock lock(mutex_);
+  // open() read keys and spend already; the first purge runs at start.
+  auto next_keys = Clock::now() + key_refresh_;
+  auto next_spend = Clock::now() + spend_refresh_;
+  auto next_purge = Clock::now();
   while (!stopping_) {
     const auto now = Clock::now();
     const bool purge_on = retention_.purge_interval.count() > 0;

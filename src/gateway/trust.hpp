@@ -8,10 +8,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "auth/api_keys.hpp"
 #include "auth/limits.hpp"
@@ -32,6 +34,29 @@ Expected<std::unique_ptr<ledger::Store>, std::string> open_configured_store(
     const config::Config& config);
 
 std::int64_t now_us();
+
+// One audit event appended straight to the store (admin actions; requests go through the
+// writer).
+Expected<std::monostate, std::string> append_audit(ledger::Store& store, std::string kind,
+                                                   const std::string& actor,
+                                                   std::string detail_json);
+
+// Key administration, for the admin API and the CLI alike: written straight to the store and
+// audited there in the same call. A key whose audit record fails is revoked again (nobody has
+// seen its secret yet).
+Expected<std::monostate, std::string> store_new_key(ledger::Store& store, const auth::NewKey& key,
+                                                    const std::string& actor);
+// False when no active key has that id.
+Expected<bool, std::string> revoke_stored_key(ledger::Store& store, const std::string& id,
+                                              const std::string& actor);
+std::string_view key_status(const ledger::ApiKeyRecord& key, std::int64_t now_us);
+// Everything about a key but its hash, as a JSON object; `secret` (the key itself, shown once)
+// only when given.
+std::string key_json(const ledger::ApiKeyRecord& key, std::int64_t now_us,
+                     double spend_this_month_usd, std::string_view secret = {});
+// {"object":"list","data":[key_json...]}, with each key's spend this month from `spend_of`.
+std::string key_list_json(const std::vector<ledger::ApiKeyRecord>& keys, std::int64_t now_us,
+                          const std::function<double(const std::string& key_id)>& spend_of);
 
 class Trust {
  public:

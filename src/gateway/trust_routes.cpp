@@ -44,17 +44,6 @@ std::string_view failure_code(auth::AuthFailure failure) {
   return "invalid_api_key";
 }
 
-double price_of(const config::CloudBackend& cloud, std::int64_t prompt, std::int64_t cached,
-                std::int64_t completion) {
-  const double cached_price =
-      cloud.price.cached_input > 0 ? cloud.price.cached_input : cloud.price.input;
-  cached = std::min(cached, prompt);
-  return (static_cast<double>(prompt - cached) * cloud.price.input +
-          static_cast<double>(cached) * cached_price +
-          static_cast<double>(completion) * cloud.price.output) /
-         1e6;
-}
-
 double to_milliseconds(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
@@ -67,20 +56,6 @@ std::string request_id_of(const http::Request& request, std::uint64_t sequence) 
     return std::string(given);
   }
   return fmt::format("req_{:08x}{:010x}", process_tag, sequence);
-}
-
-nlohmann::json key_to_json(const ledger::ApiKeyRecord& key) {
-  nlohmann::json out{{"id", key.id},     {"object", "api_key"},  {"tenant", key.tenant},
-                     {"name", key.name}, {"scopes", key.scopes}, {"created_us", key.created_us}};
-  out["requests_per_minute"] =
-      key.requests_per_minute ? nlohmann::json(*key.requests_per_minute) : nlohmann::json();
-  out["tokens_per_minute"] =
-      key.tokens_per_minute ? nlohmann::json(*key.tokens_per_minute) : nlohmann::json();
-  out["monthly_budget_usd"] =
-      key.monthly_budget_usd ? nlohmann::json(*key.monthly_budget_usd) : nlohmann::json();
-  out["expires_us"] = key.expires_us ? nlohmann::json(*key.expires_us) : nlohmann::json();
-  out["revoked_us"] = key.revoked_us ? nlohmann::json(*key.revoked_us) : nlohmann::json();
-  return out;
 }
 
 // The POST /admin/keys body, read into a KeyRequest; the error names the field.
@@ -324,8 +299,9 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
   record.sensitivity = privacy::describe_counts(exchange.findings);
   record.cloud_cost_usd = exchange.cloud_cost;
   if (exchange.placement == "local" && exchange.reference_cloud) {
-    record.avoided_cost_usd = price_of(*exchange.reference_cloud, exchange.prompt_tokens,
-                                       exchange.cached_tokens, exchange.completion_tokens);
+    record.avoided_cost_usd =
+        policy::answer_cost(*exchange.reference_cloud, exchange.prompt_tokens,
+                            exchange.cached_tokens, exchange.completion_tokens);
   }
   if (exchange.store_content) {
     record.content =
@@ -333,9 +309,6 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   const auto ticket = trust_->record_usage(std::move(record));
-  if (trust_->writer().full()) {
-    trust_->writer().note_full();
-  }
   if (exchange.key && exchange.rate_estimate >= 0) {
     trust_->rates().settle(exchange.key->id, exchange.rate_estimate,
                            exchange.prompt_tokens + exchange.completion_tokens,
@@ -375,7 +348,6 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
     trust_->audit(exchange.audit_kind, exchange.key ? exchange.key->id : "anonymous",
                   detail.dump());
   }
-  metrics_.ledger_queued.set({}, static_cast<double>(trust_->writer().stats().queued.load()));
 }
 
 net::awaitable<void> GatewayService::admin_keys(const http::Request& request, Writer& writer,
@@ -391,14 +363,10 @@ net::awaitable<void> GatewayService::admin_keys(const http::Request& request, Wr
       auto error = api::api_error(500, keys.error(), "store_error");
       co_return co_await send_error(writer, error, exchange);
     }
-    nlohmann::json data = nlohmann::json::array();
-    for (const auto& key : keys.value()) {
-      auto item = key_to_json(key);
-      item["spend_this_month_usd"] = trust_->budgets().key_spend(key.id);
-      data.push_back(std::move(item));
-    }
+    auto& budgets = trust_->budgets();
+    std::string body = key_list_json(keys.value(), now_us(),
+                                     [&](const std::string& id) { return budgets.key_spend(id); });
     exchange.status = 200;
-    std::string body = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
     co_await writer.send(200, kJson, std::move(body));
     co_return;
   }
@@ -412,10 +380,9 @@ net::awaitable<void> GatewayService::admin_keys(const http::Request& request, Wr
       auto error = api::invalid_request(created.error(), std::nullopt, "invalid_key_request");
       co_return co_await send_error(writer, error, exchange);
     }
-    auto answer = key_to_json(created->record);
-    answer["key"] = created->key;  // the only time the secret is shown
+    // The only time the secret is shown.
+    std::string body = key_json(created->record, now_us(), 0, created->key);
     exchange.status = 201;
-    std::string body = answer.dump();
     co_await writer.send(201, kJson, std::move(body));
     co_return;
   }

@@ -159,6 +159,17 @@ double estimated_cost(const config::CloudBackend& cloud, const RequestFacts& fac
          1e6;
 }
 
+double answer_cost(const config::CloudBackend& cloud, std::int64_t prompt_tokens,
+                   std::int64_t cached_tokens, std::int64_t completion_tokens) {
+  const double cached_price =
+      cloud.price.cached_input > 0 ? cloud.price.cached_input : cloud.price.input;
+  const auto cached = std::min(cached_tokens, prompt_tokens);
+  return (static_cast<double>(prompt_tokens - cached) * cloud.price.input +
+          static_cast<double>(cached) * cached_price +
+          static_cast<double>(completion_tokens) * cloud.price.output) /
+         1e6;
+}
+
 Expected<Decision, api::ApiError> decide(const config::Config& config, const RequestFacts& facts) {
   Decision decision;
   for (const auto& rule : config.policy.rules) {

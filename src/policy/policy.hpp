@@ -70,6 +70,10 @@ std::string mismatch(const config::Rule& rule, const RequestFacts& facts);
 // price, max_tokens — or kAssumedOutputTokens when absent — at the output price).
 inline constexpr std::int64_t kAssumedOutputTokens = 1024;
 double estimated_cost(const config::CloudBackend& cloud, const RequestFacts& facts);
+// The price of an answer on a cloud model from its usage, in US dollars (cached prompt tokens at
+// the cached-input price when one is set).
+double answer_cost(const config::CloudBackend& cloud, std::int64_t prompt_tokens,
+                   std::int64_t cached_tokens, std::int64_t completion_tokens);
 
 // x-hearth-placement values; nullopt for anything else.
 std::optional<config::Placement> parse_placement(std::string_view text);
