@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "engine/engine.hpp"
 
@@ -88,6 +89,18 @@ struct UsageOptions {
 // Usage totals grouped by one dimension, with a total line.
 int usage_command(const UsageOptions& options);
 
+struct AdviseOptions {
+  std::string config_path;
+  std::string since;     // "YYYY-MM-DD" (UTC) or a duration ago ("30d"); "": 30 days ago
+  std::string until;     // "YYYY-MM-DD" (up to the end of that day, UTC) or a duration ago; "": now
+  std::string workload;  // "": every workload
+  bool json = false;
+  std::string html_path;  // "": no HTML report
+};
+// `hearth advise`: per workload, move local, keep in the cloud, hybrid or not enough data, with
+// the figures behind it (docs/ADVISOR.md). 0 on success, 1 on errors, 2 on usage errors.
+int advise_command(const AdviseOptions& options);
+
 // Verifies the audit log's hash chain against its anchors: 0 intact, 1 tampered (naming the
 // first bad record) or unreadable.
 int audit_verify_command(const std::string& config_path, bool json);
@@ -95,5 +108,26 @@ int audit_verify_command(const std::string& config_path, bool json);
 // Deletes usage and audit records older than the configuration's retention and audits
 // "retention.purged".
 int retention_run_command(const std::string& config_path, bool json);
+
+struct EvalOptions {
+  std::string config_path;  // "": the built-in defaults
+  std::string samples_path;
+  std::vector<std::string> targets;  // model names or aliases of the configuration
+  std::string reference;             // "": none
+  std::string url;                   // "": the configuration's server.listen
+  std::string api_key_env;           // "": no API key sent
+  std::string ca_file;               // https gateways: "" the system trust store
+  std::string workload = "hearth-eval";
+  int concurrency = 4;
+  double min_agreement = 0.8;
+  double timeout_seconds = 600;
+  std::string results_dir;  // "": advisor.eval_results_dir, else hearth-evals/ beside the config
+  bool resume = false;
+  bool json = false;
+};
+// `hearth eval` (src/cli/eval_command.cpp, docs/EVAL.md): exit status 0 when every target's
+// agreement reaches min_agreement, 1 when one does not, 2 when the eval cannot run (usage,
+// configuration, samples, results directory, gateway unreachable).
+int eval_command(const EvalOptions& options);
 
 }  // namespace hearth::cli

@@ -193,6 +193,20 @@ int main(int argc, char** argv) {
                             "default now");
   usage_command->add_flag("--json", usage.json, "Print JSON");
 
+  hearth::cli::AdviseOptions advise;
+  auto* advise_command = app.add_subcommand(
+      "advise", "Which workloads to move local, what it saves, when the hardware pays back");
+  add_config_option(*advise_command, advise.config_path);
+  advise_command->add_option(
+      "--since", advise.since,
+      "A date (YYYY-MM-DD, UTC) or a duration ago (30d); default 30 days ago");
+  advise_command->add_option("--until", advise.until,
+                             "Up to the end of a date (YYYY-MM-DD, UTC) or a duration ago; "
+                             "default now");
+  advise_command->add_option("--workload", advise.workload, "Only this workload");
+  advise_command->add_flag("--json", advise.json, "Print JSON");
+  advise_command->add_option("--html", advise.html_path, "Write a self-contained HTML report");
+
   std::string trust_config_path;
   bool trust_json = false;
   auto* audit_command = app.add_subcommand("audit", "Check the audit log");
@@ -208,13 +222,46 @@ int main(int argc, char** argv) {
   add_config_option(*retention_run, trust_config_path);
   retention_run->add_flag("--json", trust_json, "Print JSON");
 
+  hearth::cli::EvalOptions eval;
+  auto* eval_command = app.add_subcommand(
+      "eval", "Score targets on your own samples through a running gateway (docs/EVAL.md)");
+  eval_command->add_option("--config,-c", eval.config_path, "The gateway's YAML configuration");
+  eval_command->add_option("--samples", eval.samples_path, "JSONL samples file")->required();
+  eval_command->add_option("--target", eval.targets, "A model to evaluate (repeat for more)")
+      ->required();
+  eval_command->add_option("--reference", eval.reference,
+                           "The model whose answers samples without expected output are "
+                           "compared with");
+  eval_command->add_option("--url", eval.url, "The gateway (default: server.listen)");
+  eval_command->add_option("--api-key-env", eval.api_key_env,
+                           "Environment variable holding the gateway API key");
+  eval_command->add_option("--ca-file", eval.ca_file, "CA bundle for an https gateway");
+  eval_command->add_option("--workload", eval.workload, "x-hearth-workload sent")
+      ->capture_default_str();
+  eval_command->add_option("--concurrency", eval.concurrency, "Requests in flight at most")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  eval_command
+      ->add_option("--min-agreement", eval.min_agreement,
+                   "Exit 1 when a target's mean agreement is below this")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  eval_command->add_option("--timeout", eval.timeout_seconds, "Seconds per request")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  eval_command->add_option("--results", eval.results_dir,
+                           "Results directory (default: advisor.eval_results_dir)");
+  eval_command->add_flag("--resume", eval.resume, "Skip the answers already recorded");
+  eval_command->add_flag("--json", eval.json, "Print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     const int status = app.exit(error);
     // The trust commands promise 2 for every usage error (CLI11's own codes are 100 and up).
     const bool trust_command = keys_command->parsed() || usage_command->parsed() ||
-                               audit_command->parsed() || retention_command->parsed();
+                               audit_command->parsed() || retention_command->parsed() ||
+                               advise_command->parsed() || eval_command->parsed();
     return status != 0 && trust_command ? 2 : status;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -263,11 +310,17 @@ int main(int argc, char** argv) {
   if (*usage_command) {
     return hearth::cli::usage_command(usage);
   }
+  if (*advise_command) {
+    return hearth::cli::advise_command(advise);
+  }
   if (*audit_verify) {
     return hearth::cli::audit_verify_command(trust_config_path, trust_json);
   }
   if (*retention_run) {
     return hearth::cli::retention_run_command(trust_config_path, trust_json);
+  }
+  if (*eval_command) {
+    return hearth::cli::eval_command(eval);
   }
   if (*config_check) {
     return hearth::cli::config_check_command(config_path);

@@ -20,6 +20,7 @@
 #include "auth/api_keys.hpp"
 #include "auth/limits.hpp"
 #include "cli/commands.hpp"
+#include "cli/time_arguments.hpp"
 #include "config/config.hpp"
 #include "gateway/trust.hpp"
 #include "ledger/records.hpp"
@@ -30,8 +31,6 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
-constexpr std::int64_t kMicrosPerSecond = 1'000'000;
-constexpr std::int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 constexpr std::string_view kActor = "cli";
 
 template <class... Args>
@@ -74,15 +73,6 @@ Expected<OpenedStore, int> open_store(std::string_view command, const std::strin
 
 // ---- Parsing command-line values -------------------------------------------------------------
 
-std::optional<std::int64_t> parse_integer(std::string_view text) {
-  std::int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 std::optional<double> parse_number(std::string_view text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -90,53 +80,6 @@ std::optional<double> parse_number(std::string_view text) {
     return std::nullopt;
   }
   return value;
-}
-
-// "30d", "12h", "90m", "45s", "2w": a positive span in microseconds.
-std::optional<std::int64_t> parse_duration_us(std::string_view text) {
-  if (text.size() < 2) return std::nullopt;
-  const char unit = text.back();
-  std::int64_t unit_us = 0;
-  switch (unit) {
-    case 's':
-      unit_us = kMicrosPerSecond;
-      break;
-    case 'm':
-      unit_us = 60 * kMicrosPerSecond;
-      break;
-    case 'h':
-      unit_us = 3600 * kMicrosPerSecond;
-      break;
-    case 'd':
-      unit_us = kMicrosPerDay;
-      break;
-    case 'w':
-      unit_us = 7 * kMicrosPerDay;
-      break;
-    default:
-      return std::nullopt;
-  }
-  const auto count = parse_integer(text.substr(0, text.size() - 1));
-  // Bounded so that the product cannot overflow: a hundred years is plenty.
-  if (!count || *count <= 0 || *count > 100 * 366 * kMicrosPerDay / unit_us) {
-    return std::nullopt;
-  }
-  return *count * unit_us;
-}
-
-// "YYYY-MM-DD": midnight UTC of that day, in microseconds.
-std::optional<std::int64_t> parse_date_us(std::string_view text) {
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  const auto year = parse_integer(text.substr(0, 4));
-  const auto month = parse_integer(text.substr(5, 2));
-  const auto day = parse_integer(text.substr(8, 2));
-  if (!year || !month || !day || *month < 1 || *day < 1) return std::nullopt;
-  const std::chrono::year_month_day date{std::chrono::year(static_cast<int>(*year)),
-                                         std::chrono::month(static_cast<unsigned>(*month)),
-                                         std::chrono::day(static_cast<unsigned>(*day))};
-  if (!date.ok()) return std::nullopt;
-  const std::chrono::sys_days days(date);
-  return std::chrono::duration_cast<std::chrono::microseconds>(days.time_since_epoch()).count();
 }
 
 std::vector<std::string> split_list(std::string_view text) {
@@ -217,18 +160,6 @@ std::optional<ledger::UsageGrouping> grouping_named(std::string_view name) {
   if (name == "day") return UsageGrouping::day;
   if (name == "tenant") return UsageGrouping::tenant;
   if (name == "model") return UsageGrouping::model;
-  return std::nullopt;
-}
-
-// A DATE (its midnight, or the next one for an inclusive end) or a DURATION before now.
-std::optional<std::int64_t> parse_point_in_time(std::string_view text, std::int64_t now,
-                                                bool end_of_day) {
-  if (auto date = parse_date_us(text)) {
-    return end_of_day ? *date + kMicrosPerDay : *date;
-  }
-  if (auto span = parse_duration_us(text)) {
-    return now - *span;
-  }
   return std::nullopt;
 }
 

@@ -149,9 +149,9 @@ constexpr std::array<std::string_view, 3> kTaskNames = {"chat", "embedding", "re
 constexpr std::array<std::string_view, 9> kCacheTypes = {"f32",  "f16",  "bf16", "q8_0",  "q4_0",
                                                          "q4_1", "q5_0", "q5_1", "iq4_nl"};
 
-constexpr std::array<std::string_view, 11> kTopKeys = {
-    "server", "workers",   "providers",  "policy",        "privacy", "auth",
-    "ledger", "retention", "models_dir", "default_model", "models"};
+constexpr std::array<std::string_view, 13> kTopKeys = {
+    "server",    "workers",     "providers", "policy",     "privacy",       "auth",  "ledger",
+    "retention", "local_costs", "advisor",   "models_dir", "default_model", "models"};
 constexpr std::array<std::string_view, 12> kServerKeys = {
     "listen",          "io_threads",      "max_body_bytes", "max_header_bytes",
     "max_connections", "header_timeout",  "idle_timeout",   "shutdown_grace",
@@ -167,6 +167,14 @@ constexpr std::array<std::string_view, 8> kLedgerKeys = {
 constexpr std::array<std::string_view, 3> kLedgerStoreNames = {"sqlite", "postgresql", "off"};
 constexpr std::array<std::string_view, 5> kRetentionKeys = {
     "ledger_days", "audit_days", "purge_interval", "access_log_max_bytes", "access_log_files"};
+constexpr std::array<std::string_view, 7> kLocalCostKeys = {
+    "hardware_price_usd",      "amortisation_months",     "power_busy_watts",
+    "power_idle_watts",        "electricity_usd_per_kwh", "carbon_grams_per_kwh",
+    "operations_usd_per_month"};
+constexpr std::array<std::string_view, 7> kAdvisorKeys = {
+    "min_requests",           "frequent_requests_per_month", "sensitive_share",
+    "min_local_success_rate", "max_escalation_rate",         "min_eval_agreement",
+    "eval_results_dir"};
 constexpr std::array<std::string_view, 10> kWorkerKeys = {
     "runtime_dir",        "hearth_binary",  "max_loaded_models",
     "max_loaded_bytes",   "load_timeout",   "wait_timeout",
@@ -338,6 +346,8 @@ std::string misplaced_hint(std::string_view key) {
   if (contains(kPolicyKeys, key)) return " (it belongs under 'policy')";
   if (contains(kModelKeys, key)) return " (it belongs in a model entry under 'models')";
   if (contains(kProviderKeys, key)) return " (it belongs in a provider entry under 'providers')";
+  if (contains(kLocalCostKeys, key)) return " (it belongs under 'local_costs')";
+  if (contains(kAdvisorKeys, key)) return " (it belongs under 'advisor')";
   return "";
 }
 
@@ -775,6 +785,14 @@ class Reader {
         retention && !read_retention(*retention, config.retention)) {
       return false;
     }
+    if (auto* local_costs = find(fields, "local_costs");
+        local_costs && !read_local_costs(*local_costs, config.local_costs)) {
+      return false;
+    }
+    if (auto* advisor = find(fields, "advisor");
+        advisor && !read_advisor(*advisor, config.advisor)) {
+      return false;
+    }
     return true;
   }
 
@@ -1158,6 +1176,53 @@ class Reader {
     }
     if (auto* f = find(fields, "access_log_files");
         f && !read_int(*f, retention.access_log_files, 1, 1000)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool read_local_costs(const Field& field, LocalCostSettings& costs) {
+    Fields fields;
+    if (!section(field, kLocalCostKeys, fields)) return false;
+    constexpr double kMax = 1e12;
+    const std::pair<std::string_view, double*> numbers[] = {
+        {"hardware_price_usd", &costs.hardware_price_usd},
+        {"power_busy_watts", &costs.power_busy_watts},
+        {"power_idle_watts", &costs.power_idle_watts},
+        {"electricity_usd_per_kwh", &costs.electricity_usd_per_kwh},
+        {"carbon_grams_per_kwh", &costs.carbon_grams_per_kwh},
+        {"operations_usd_per_month", &costs.operations_usd_per_month}};
+    for (const auto& [key, out] : numbers) {
+      if (auto* f = find(fields, key); f && !read_number(*f, *out, 0, kMax)) return false;
+    }
+    if (auto* f = find(fields, "amortisation_months");
+        f && !read_int(*f, costs.amortisation_months, 1, 1200)) {
+      return false;
+    }
+    return true;
+  }
+
+  bool read_advisor(const Field& field, AdvisorSettings& advisor) {
+    Fields fields;
+    if (!section(field, kAdvisorKeys, fields)) return false;
+    if (auto* f = find(fields, "min_requests");
+        f && !read_integer(*f, advisor.min_requests, 1, 1'000'000'000'000)) {
+      return false;
+    }
+    if (auto* f = find(fields, "frequent_requests_per_month");
+        f && !read_integer(*f, advisor.frequent_requests_per_month, 0, 1'000'000'000'000)) {
+      return false;
+    }
+    const std::pair<std::string_view, double*> shares[] = {
+        {"sensitive_share", &advisor.sensitive_share},
+        {"min_local_success_rate", &advisor.min_local_success_rate},
+        {"max_escalation_rate", &advisor.max_escalation_rate},
+        {"min_eval_agreement", &advisor.min_eval_agreement}};
+    for (const auto& [key, out] : shares) {
+      if (auto* f = find(fields, key); f && !read_number(*f, *out, 0, 1)) return false;
+    }
+    if (auto* f = find(fields, "eval_results_dir");
+        f && !read_file_path(*f, advisor.eval_results_dir)) {
       return false;
     }
     return true;
@@ -2309,6 +2374,39 @@ std::string explain(const Config& config) {
   out << YAML::Key << "access_log_max_bytes" << YAML::Value
       << format_size(retention.access_log_max_bytes);
   out << YAML::Key << "access_log_files" << YAML::Value << retention.access_log_files;
+  out << YAML::EndMap;
+
+  const auto& costs = config.local_costs;
+  out << YAML::Key << "local_costs" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "hardware_price_usd" << YAML::Value
+      << format_number(costs.hardware_price_usd);
+  out << YAML::Key << "amortisation_months" << YAML::Value << costs.amortisation_months;
+  out << YAML::Key << "power_busy_watts" << YAML::Value << format_number(costs.power_busy_watts);
+  out << YAML::Key << "power_idle_watts" << YAML::Value << format_number(costs.power_idle_watts);
+  out << YAML::Key << "electricity_usd_per_kwh" << YAML::Value
+      << format_number(costs.electricity_usd_per_kwh);
+  out << YAML::Key << "carbon_grams_per_kwh" << YAML::Value
+      << format_number(costs.carbon_grams_per_kwh);
+  out << YAML::Key << "operations_usd_per_month" << YAML::Value
+      << format_number(costs.operations_usd_per_month);
+  out << YAML::EndMap;
+
+  const auto& advisor = config.advisor;
+  out << YAML::Key << "advisor" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "min_requests" << YAML::Value << advisor.min_requests;
+  out << YAML::Key << "frequent_requests_per_month" << YAML::Value
+      << advisor.frequent_requests_per_month;
+  out << YAML::Key << "sensitive_share" << YAML::Value << format_number(advisor.sensitive_share);
+  out << YAML::Key << "min_local_success_rate" << YAML::Value
+      << format_number(advisor.min_local_success_rate);
+  out << YAML::Key << "max_escalation_rate" << YAML::Value
+      << format_number(advisor.max_escalation_rate);
+  out << YAML::Key << "min_eval_agreement" << YAML::Value
+      << format_number(advisor.min_eval_agreement);
+  out << YAML::Key << "eval_results_dir" << YAML::Value << advisor.eval_results_dir;
+  if (advisor.eval_results_dir.empty()) {
+    out << YAML::Comment("hearth-evals/ beside the configuration file");
+  }
   out << YAML::EndMap;
 
   const auto& workers = config.workers;

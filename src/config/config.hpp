@@ -317,6 +317,36 @@ struct RetentionSettings {
   bool operator==(const RetentionSettings&) const = default;
 };
 
+// The local side of cost and energy accounting (docs/ADVISOR.md: how each figure is computed).
+// Cloud prices are the per-model `price` tables of the cloud entries.
+struct LocalCostSettings {
+  double hardware_price_usd = 0;  // purchase price of the machines that serve local models
+  int amortisation_months = 36;   // the hardware's price is spread over this many months
+  double power_busy_watts = 0;    // extra draw while a worker computes, on top of idle
+  double power_idle_watts = 0;    // draw of the machines while on and idle (around the clock)
+  double electricity_usd_per_kwh = 0;
+  double carbon_grams_per_kwh = 0;      // grid carbon intensity
+  double operations_usd_per_month = 0;  // the people time local hosting needs
+
+  bool operator==(const LocalCostSettings&) const = default;
+};
+
+// The thresholds of `hearth advise`'s decision rubric.
+struct AdvisorSettings {
+  std::int64_t min_requests = 100;  // fewer in the window: "not enough data"
+  // Rubric (1): a workload at least this frequent (requests per 30 days) makes per-request
+  // cost matter.
+  std::int64_t frequent_requests_per_month = 10'000;
+  double sensitive_share = 0.01;         // rubric (2): share of requests with sensitivity labels
+  double min_local_success_rate = 0.99;  // rubric (3)
+  double max_escalation_rate = 0.2;      // capability check: escalations / local answers
+  double min_eval_agreement = 0.9;       // capability check: the local target's eval agreement
+  std::string eval_results_dir;  // where `hearth eval` saves results; "" : hearth-evals/ beside
+                                 // the configuration file (or the current directory)
+
+  bool operator==(const AdvisorSettings&) const = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, "" for the built-in defaults
   ServerSettings server;
@@ -327,6 +357,8 @@ struct Config {
   AuthSettings auth;
   LedgerSettings ledger;
   RetentionSettings retention;
+  LocalCostSettings local_costs;
+  AdvisorSettings advisor;
   std::string models_dir;     // scanned for *.gguf; "" : none
   std::string default_model;  // "" : the first model entry
   std::vector<ModelEntry> models;

@@ -103,6 +103,7 @@ struct Engine::PoolingWork {
   std::size_t next_input = 0;  // the next input to hand to a slot
   std::size_t remaining = 0;   // inputs not finished yet
   int prompt_tokens = 0;
+  double busy_ms = 0.0;
   bool delivered = false;
 
   void deliver(Expected<PoolingResult, api::ApiError>&& result) {
@@ -118,6 +119,7 @@ struct Engine::Slot {
   std::vector<int32_t> cached;  // tokens whose keys and values sit in sequence `id`
   uint64_t last_used = 0;
   int batch_index = -1;  // where this slot's logits (or output) are in the current batch
+  int step_tokens = 0;   // tokens this slot put in the current batch
 
   // A generation in progress.
   std::unique_ptr<GenerationJob> job;
@@ -130,6 +132,7 @@ struct Engine::Slot {
   GenerationEvent held;  // text and logprobs not yet sent (jobs that do not stream tokens)
   Clock::time_point started;
   Clock::time_point first_token_at;
+  double busy_ms = 0.0;  // the job's share of the steps so far
 
   // One input of a pooling job.
   std::shared_ptr<PoolingWork> pooling;
@@ -420,6 +423,7 @@ void Engine::admit_waiting_jobs() {
     slot->generating = false;
     slot->completion_tokens = 0;
     slot->batch_index = -1;
+    slot->busy_ms = 0.0;
     slot->text.emplace(job.stop);
     slot->started = Clock::now();
     // The penalties look back over the prompt too, as llama-server's do.
@@ -495,10 +499,12 @@ bool Engine::step() {
   // Generating slots first: one token each keeps every stream moving while prompts are read.
   for (auto& slot : slots_) {
     slot->batch_index = -1;
+    slot->step_tokens = 0;
     if (slot->job && slot->generating && batch.n_tokens < capacity) {
       slot->batch_index =
           add(slot->last_token, static_cast<llama_pos>(slot->cached.size()), slot->id, true);
       slot->cached.push_back(slot->last_token);
+      slot->step_tokens = 1;
     }
   }
   for (auto& slot : slots_) {
@@ -512,6 +518,7 @@ bool Engine::step() {
           add(prompt[slot->prompt_done], static_cast<llama_pos>(slot->prompt_done), slot->id, last);
       slot->cached.push_back(prompt[slot->prompt_done]);
       ++slot->prompt_done;
+      ++slot->step_tokens;
       if (last) {
         slot->batch_index = index;
       }
@@ -529,6 +536,7 @@ bool Engine::step() {
     for (std::size_t i = 0; i < input.size(); ++i) {
       add(input[i], static_cast<llama_pos>(i), slot->id, true);
     }
+    slot->step_tokens = static_cast<int>(input.size());
     pooled.push_back(slot.get());
   }
   if (batch.n_tokens == 0) {
@@ -537,13 +545,16 @@ bool Engine::step() {
 
   const auto before = Clock::now();
   const int status = causal_ ? llama_decode(context_, batch) : llama_encode(context_, batch);
+  const auto step_time = Clock::now() - before;
   stats_.decode_calls.fetch_add(1, std::memory_order_relaxed);
+  // A failed step was spent too: charged before fail_all reports the jobs' final events.
+  charge_step(std::chrono::duration_cast<std::chrono::nanoseconds>(step_time), batch.n_tokens);
   if (status != 0) {
     fail_all(internal_error("llama_decode failed with status " + std::to_string(status) +
                             " (the KV cache may be full)"));
     return true;
   }
-  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - before);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(step_time);
   bool any_generating = false;
   for (auto& slot : slots_) {
     any_generating = any_generating || (slot->job && slot->generating);
@@ -594,12 +605,34 @@ bool Engine::step() {
       PoolingResult result;
       result.vectors = std::move(work->vectors);
       result.prompt_tokens = work->prompt_tokens;
+      result.busy_ms = work->busy_ms;
       work->deliver(std::move(result));
     }
   }
   stats_.busy_slots.store(
       std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->busy(); }));
   return true;
+}
+
+void Engine::charge_step(std::chrono::nanoseconds elapsed, int batch_tokens) {
+  stats_.busy_nanoseconds.fetch_add(static_cast<uint64_t>(elapsed.count()),
+                                    std::memory_order_relaxed);
+  if (batch_tokens <= 0) {
+    return;
+  }
+  const double per_token_ms =
+      std::chrono::duration<double, std::milli>(elapsed).count() / batch_tokens;
+  for (auto& slot : slots_) {
+    if (slot->step_tokens == 0) {
+      continue;
+    }
+    const double share = per_token_ms * slot->step_tokens;
+    if (slot->job) {
+      slot->busy_ms += share;
+    } else if (slot->pooling) {
+      slot->pooling->busy_ms += share;
+    }
+  }
 }
 
 void Engine::sample_slot(Slot& slot, int batch_index) {
@@ -707,6 +740,8 @@ void Engine::finish_generation(Slot& slot, std::string finish_reason,
   event.prompt_tokens = static_cast<int>(job->prompt.size());
   event.cached_prompt_tokens = slot.cached_prompt_tokens;
   event.completion_tokens = slot.completion_tokens;
+  event.busy_ms = slot.busy_ms;
+  slot.busy_ms = 0.0;
   if (slot.generating) {
     event.prompt_ms = milliseconds_between(slot.started, slot.first_token_at);
     event.generation_ms = milliseconds_between(slot.first_token_at, now);

@@ -65,6 +65,12 @@ struct GenerationEvent {
   int completion_tokens = 0;
   double prompt_ms = 0.0;
   double generation_ms = 0.0;
+  // The job's share of the engine's compute time (final event only): each llama_decode (or
+  // llama_encode) step is timed, and its duration divided among the jobs in that batch in
+  // proportion to the tokens each put in it. Shares of one step add up to the step, so the
+  // shares of all jobs add up to EngineStats::busy_nanoseconds. Time spent waiting in the
+  // queue, sampling and text handling are not compute time of the model and are not counted.
+  double busy_ms = 0.0;
 };
 
 struct GenerationJob {
@@ -85,6 +91,7 @@ struct GenerationJob {
 struct PoolingResult {
   std::vector<std::vector<float>> vectors;
   int prompt_tokens = 0;
+  double busy_ms = 0.0;  // the job's share of the steps that evaluated its inputs (as above)
 };
 
 struct PoolingJob {
@@ -101,6 +108,9 @@ struct EngineStats {
   std::atomic<uint64_t> prompt_microseconds{0};
   std::atomic<uint64_t> generation_microseconds{0};
   std::atomic<uint64_t> decode_calls{0};
+  // Time spent in llama_decode/llama_encode steps (the warm-up excluded): the worker's busy
+  // time, which the jobs' busy_ms shares divide up.
+  std::atomic<uint64_t> busy_nanoseconds{0};
   std::atomic<uint64_t> gathered_jobs{0};  // jobs that joined an idle engine's first step late
   std::atomic<uint64_t> jobs_completed{0};
   std::atomic<uint64_t> jobs_cancelled{0};
@@ -149,6 +159,8 @@ class Engine {
   void finish_generation(Slot& slot, std::string finish_reason,
                          std::optional<api::ApiError> error = std::nullopt);
   void sample_slot(Slot& slot, int batch_index);
+  // Divides one step's duration among the slots in its batch by the tokens each put in it.
+  void charge_step(std::chrono::nanoseconds elapsed, int batch_tokens);
   void emit(Slot& slot, GenerationEvent&& event);
   void fail_all(const api::ApiError& error);
 

@@ -11,6 +11,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <cmath>
 #include <ctime>
 
 #include "api/json_schema.hpp"
@@ -163,6 +165,14 @@ api::ApiError blocked_by_privacy(const std::string& rule, const std::vector<std:
                                             : "; this request contains: " + what) +
                               ". Remove that data or ask for a policy that allows it.";
   return api::api_error(400, message, "sensitive_data_blocked");
+}
+
+// A hearth worker's compute time for the request (x-hearth-busy-ms); 0 without a readable one.
+double busy_ms_of(std::string_view header) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(header.data(), header.data() + header.size(), value);
+  const bool readable = error == std::errc() && end == header.data() + header.size();
+  return readable && std::isfinite(value) && value > 0 ? value : 0.0;
 }
 
 // Nothing to restore: a stream that is only scanned for secrets goes through this.
@@ -598,6 +608,10 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     content_type = kJson;
   }
   const bool is_event_stream = content_type.rfind("text/event-stream", 0) == 0;
+  if (local) {
+    // Added up over attempts: the compute of an answer rejected for escalation was spent too.
+    exchange.busy_ms += busy_ms_of(stream.header("x-hearth-busy-ms"));
+  }
   auto add_placement_headers = [&](http::Headers& out) {
     out.emplace_back("x-hearth-model", entry.name);
     out.emplace_back("x-hearth-backend", lease->label());
@@ -617,6 +631,11 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     out.emplace_back(
         "x-hearth-overhead-ms",
         fmt::format("{:.3f}", milliseconds(Clock::now() - exchange.start - exchange.upstream)));
+    // Known before the headers only for whole answers (a stream's comes with its end): what
+    // `hearth eval` and other clients use for local energy.
+    if (lease->placement() == config::Placement::local && exchange.busy_ms > 0) {
+      out.emplace_back("x-hearth-busy-ms", fmt::format("{:.3f}", exchange.busy_ms));
+    }
   };
 
   if (status >= 400 || !is_event_stream) {
@@ -867,6 +886,9 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       usage->completion_tokens = tokens.output;
     } else if (usage_filter) {
       usage = usage_filter->usage();
+      if (local) {
+        exchange.busy_ms += usage_filter->busy_ms();
+      }
     }
     if (usage) {
       note_usage(exchange, *usage);

@@ -49,6 +49,9 @@ struct GatewayService::Exchange {
   std::int64_t completion_tokens = 0;
   std::optional<Clock::duration> first_token;  // streams: the first event relayed
   double cloud_cost = 0;
+  // Local answers: the worker's compute time charged to this request (x-hearth-busy-ms, or the
+  // stream's `: hearth-busy-ms` comment), over every attempt; 0 otherwise.
+  double busy_ms = 0;
   // The cloud model the policy would otherwise have used, for the cost a local answer avoided.
   std::optional<config::CloudBackend> reference_cloud;
   std::int64_t rate_estimate = -1;  // tokens reserved with the rate limiter; -1: none
@@ -58,6 +61,13 @@ struct GatewayService::Exchange {
   bool store_content = false;
   std::string content_request;
   std::string content_answer;
+
+  // What the cloud target the policy would otherwise have used would have charged for a local
+  // answer: the usage record's avoided_cost_usd and the avoided-spend metric.
+  double avoided_cost_usd() const {
+    if (placement != "local" || !reference_cloud) return 0;
+    return policy::answer_cost(*reference_cloud, prompt_tokens, cached_tokens, completion_tokens);
+  }
 };
 
 struct GatewayService::Plan {

@@ -2,12 +2,38 @@
 // relabelled with model="..." at /metrics, see ModelManager::scrape_worker_metrics).
 #pragma once
 
+#include <cstddef>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
 #include "metrics/prometheus.hpp"
 
 namespace hearth::gateway {
 
+// The `workload` label comes from clients (x-hearth-workload, metadata.workload), so its values
+// are bounded: a workload named in the configuration (a policy rule's `match.workload`,
+// `ledger.content_workloads`) is its own value; so are the first kMaxUnconfigured other names
+// seen since the gateway started, when they are short ([A-Za-z0-9._:-], at most kMaxLength
+// characters); every other name is "other", and no workload at all is "none". The ledger keeps
+// every name as sent.
+class WorkloadLabels {
+ public:
+  static constexpr std::size_t kMaxUnconfigured = 32;
+  static constexpr std::size_t kMaxLength = 64;
+
+  std::string label(const config::Config* config, std::string_view workload);
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string, std::less<>> unconfigured_;
+};
+
 struct GatewayMetrics {
   metrics::Registry registry;
+  WorkloadLabels workload_labels;
 
   // Requests by route ("chat/completions", ...), model and HTTP status.
   metrics::Family& requests = registry.counter("hearth_gateway_requests_total",
@@ -115,6 +141,49 @@ struct GatewayMetrics {
   metrics::Family& ledger_backpressure =
       registry.counter("hearth_gateway_ledger_backpressure_total",
                        "Requests held back because the ledger queue was full (the store is slow)");
+
+  // Per finished /v1 inference request (GatewayService::record_request_metrics, one call per
+  // request, with or without the ledger). `workload` is bounded (WorkloadLabels); `placement` is
+  // that of the target that answered, "none" when none did; `status` 499: the client went away.
+  metrics::Family& inference_requests = registry.counter(
+      "hearth_gateway_inference_requests_total",
+      "Inference requests answered, by workload, placement, model, backend and status");
+  metrics::Histogram& request_duration = registry.histogram(
+      "hearth_gateway_request_duration_seconds",
+      "Inference request latency (arrival to last byte), by workload and placement",
+      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+  metrics::Histogram& time_to_first_token =
+      registry.histogram("hearth_gateway_time_to_first_token_seconds",
+                         "Streams: arrival to the first event relayed, by workload and placement",
+                         {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  metrics::Histogram& overhead_duration = registry.histogram(
+      "hearth_gateway_overhead_duration_seconds",
+      "Time an inference request spent in the gateway itself (backends excluded), by placement",
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
+  metrics::Family& prompt_tokens =
+      registry.counter("hearth_gateway_prompt_tokens_total",
+                       "Prompt tokens of answered requests (from their usage), by workload and "
+                       "placement");
+  metrics::Family& completion_tokens =
+      registry.counter("hearth_gateway_completion_tokens_total",
+                       "Completion tokens of answered requests (from their usage), by workload "
+                       "and placement");
+  metrics::Family& cloud_spend =
+      registry.counter("hearth_gateway_cloud_spend_usd_total",
+                       "Cloud spend (provider price tables x usage), by workload");
+  metrics::Family& avoided_spend = registry.counter(
+      "hearth_gateway_avoided_spend_usd_total",
+      "What local answers would have cost on the cloud target the policy would otherwise use, by "
+      "workload");
+  metrics::Family& local_busy_seconds = registry.counter(
+      "hearth_gateway_local_busy_seconds_total",
+      "Worker compute time charged to local answers (x-hearth-busy-ms), by workload");
+  metrics::Family& energy_wh = registry.counter(
+      "hearth_gateway_energy_wh_total",
+      "Energy of local answers: busy time x local_costs.power_busy_watts, by workload");
+  metrics::Family& carbon_grams = registry.counter(
+      "hearth_gateway_carbon_grams_total",
+      "CO2 of local answers: energy x local_costs.carbon_grams_per_kwh, by workload");
 };
 
 }  // namespace hearth::gateway

@@ -163,10 +163,14 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
     co_await explain_route(request, writer, exchange);
   } else if (request.path == "/admin/keys" || request.path.starts_with("/admin/keys/")) {
     co_await admin_keys(request, writer, exchange);
+  } else if ((request.path == "/ui" || request.path.starts_with("/ui/")) && is_get) {
+    co_await ui_file(request, writer, exchange);
+  } else if (request.path == "/admin/dashboard" && is_get) {
+    co_await dashboard_data(writer, exchange);
   } else if (is_inference_route(exchange.route) || exchange.route == "/models" ||
              request.path == "/healthz" || request.path == "/readyz" ||
              request.path == "/metrics" || request.path == "/admin/reload" ||
-             request.path == "/admin/route/explain") {
+             request.path == "/admin/route/explain" || request.path == "/admin/dashboard") {
     const auto error = api::method_not_allowed(request.method, request.path);
     co_await send_error(writer, error, exchange);
   } else {
@@ -178,6 +182,9 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
   metrics_.in_flight.set({}, in_flight_);
   if (api_route) {
     account(request, exchange);
+  }
+  if (is_inference_route(exchange.route)) {
+    note_dashboard(exchange);
   }
   finish(request, exchange);
 }
@@ -340,14 +347,8 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
   if (exchange.client_gone) {
     metrics_.client_disconnects.add({{"model", exchange.model}}, 1);
   }
+  record_request_metrics(exchange, total);
   const auto overhead = total - exchange.upstream;
-  const std::string status = exchange.client_gone ? "499" : std::to_string(exchange.status);
-  metrics_.requests.add({{"route", exchange.route}, {"model", exchange.model}, {"status", status}},
-                        1);
-  metrics_.request_seconds.add({{"route", exchange.route}},
-                               std::chrono::duration<double>(total).count());
-  metrics_.overhead_seconds.add({{"route", exchange.route}},
-                                std::chrono::duration<double>(overhead).count());
   if (!config_ || !config_->server.access_log) {
     return;
   }

@@ -30,7 +30,9 @@
 
 namespace hearth::gateway {
 class Trust;
-}
+class Dashboard;
+struct WorkerGauges;
+}  // namespace hearth::gateway
 
 namespace hearth::gateway {
 
@@ -55,6 +57,9 @@ class GatewayService {
   // Keys, limits, budgets, ledger and audit (trust_routes.cpp); null: none of them (tests of the
   // proxy alone).
   void set_trust(Trust* trust) { trust_ = trust; }
+  // The dashboard's live view and ledger-side data (dashboard.hpp); null: /admin/dashboard
+  // answers 503.
+  void set_dashboard(Dashboard* dashboard) { dashboard_ = dashboard; }
 
  private:
   struct Exchange;
@@ -87,6 +92,8 @@ class GatewayService {
   http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
       http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
   void finish(const http::Request& request, Exchange& exchange);
+  // request_metrics.cpp: every per-request metric, once per finished request (from finish()).
+  void record_request_metrics(const Exchange& exchange, Clock::duration total);
   // trust_routes.cpp: who is calling (an error to send when nobody acceptable is).
   Expected<std::monostate, api::ApiError> authenticate(const http::Request& request, bool admin,
                                                        Exchange& exchange);
@@ -103,6 +110,13 @@ class GatewayService {
   void note_redactions(Exchange& exchange, const privacy::FindingCounts& counts);
   void note_usage(Exchange& exchange, const api::AnswerSummary& usage);
   void note_answer_secrets(Exchange& exchange, config::AnswerScan scan);
+  // dashboard_routes.cpp: the page's files at /ui, its data at /admin/dashboard, and each
+  // finished inference request noted for its live view.
+  http::net::awaitable<void> ui_file(const http::Request& request, Writer& writer,
+                                     Exchange& exchange);
+  http::net::awaitable<void> dashboard_data(Writer& writer, Exchange& exchange);
+  std::string dashboard_json(const std::map<std::string, WorkerGauges>& gauges);
+  void note_dashboard(const Exchange& exchange);
 
   ModelManager& models_;
   GatewayMetrics& metrics_;
@@ -111,6 +125,7 @@ class GatewayService {
   std::shared_ptr<const privacy::Scanner> scanner_;
   const http::ServerStats* server_stats_ = nullptr;
   Trust* trust_ = nullptr;
+  Dashboard* dashboard_ = nullptr;
   AccessLog access_log_;
   std::uint64_t requests_seen_ = 0;  // for request ids
   Clock::time_point last_backpressure_log_{};

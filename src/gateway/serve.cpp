@@ -17,6 +17,7 @@
 #include "api/serialize.hpp"
 #include "config/config.hpp"
 #include "engine/model.hpp"
+#include "gateway/dashboard.hpp"
 #include "gateway/gateway_metrics.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/model_manager.hpp"
@@ -233,6 +234,9 @@ int run_gateway(const ServeOptions& options) {
   service = std::make_unique<GatewayService>(models, metrics, reload);
   service->set_config(initial, std::move(initial_scanner.value()));
   service->set_trust(trust.value().get());
+  // Its thread reads the ledger store: stopped below before the store closes.
+  Dashboard dashboard(trust.value() ? &trust.value()->store() : nullptr);
+  service->set_dashboard(&dashboard);
   models.apply(initial);
 
   http::Server server(
@@ -318,6 +322,8 @@ int run_gateway(const ServeOptions& options) {
 
   std::signal(SIGPIPE, SIG_IGN);
   io_context.run();
+  service->set_dashboard(nullptr);
+  dashboard.stop();
   service->set_trust(nullptr);
   trust.value().reset();  // commits what the ledger queue still holds
   remove_runtime_dir(runtime_dir.value());

@@ -293,16 +293,13 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
     record.time_to_first_token_ms = to_milliseconds(*exchange.first_token);
   }
   record.overhead_ms = to_milliseconds(total - exchange.upstream);
+  record.busy_ms = exchange.busy_ms;
   record.fallbacks = fallback_header(exchange.fallbacks);
   record.escalation = exchange.escalation;
   record.privacy_action = exchange.privacy_action;
   record.sensitivity = privacy::describe_counts(exchange.findings);
   record.cloud_cost_usd = exchange.cloud_cost;
-  if (exchange.placement == "local" && exchange.reference_cloud) {
-    record.avoided_cost_usd =
-        policy::answer_cost(*exchange.reference_cloud, exchange.prompt_tokens,
-                            exchange.cached_tokens, exchange.completion_tokens);
-  }
+  record.avoided_cost_usd = exchange.avoided_cost_usd();
   if (exchange.store_content) {
     record.content =
         nlohmann::json{{"request", exchange.content_request}, {"answer", exchange.content_answer}}

@@ -1,8 +1,13 @@
 #include "gateway/usage_filter.hpp"
 
+#include <charconv>
+#include <cmath>
+
 namespace hearth::gateway {
 
 namespace {
+
+constexpr std::string_view kBusyComment = "hearth-busy-ms";
 
 bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -36,10 +41,37 @@ bool is_usage_event(std::string_view event) {
          has_empty_choices(event);
 }
 
+// `: hearth-busy-ms 12.345` (worker/service.cpp): its value (0 when unreadable: the comment is
+// still removed), or nullopt for any other event.
+std::optional<double> busy_comment_value(std::string_view event) {
+  if (!event.starts_with(':')) {
+    return std::nullopt;
+  }
+  event.remove_prefix(1);
+  while (!event.empty() && event.front() == ' ') {
+    event.remove_prefix(1);
+  }
+  if (!event.starts_with(kBusyComment)) {
+    return std::nullopt;
+  }
+  event.remove_prefix(kBusyComment.size());
+  while (!event.empty() && event.front() == ' ') {
+    event.remove_prefix(1);
+  }
+  double value = 0;
+  const auto [end, error] = std::from_chars(event.data(), event.data() + event.size(), value);
+  if (error != std::errc() || end != event.data() + event.size() || !std::isfinite(value) ||
+      value < 0) {
+    return 0.0;
+  }
+  return value;
+}
+
 }  // namespace
 
 std::string StreamUsageFilter::feed(std::string_view piece) {
-  if (pending_.empty() && piece.find("\"usage\"") == std::string_view::npos) {
+  if (pending_.empty() && piece.find("\"usage\"") == std::string_view::npos &&
+      piece.find(kBusyComment) == std::string_view::npos) {
     // The common case: no usage here. Pass on up to the last complete event; keep the rest in
     // case the usage key is split across pieces.
     const auto end = piece.rfind("\n\n");
@@ -59,7 +91,9 @@ std::string StreamUsageFilter::feed(std::string_view piece) {
       break;
     }
     const std::string_view event(pending_.data() + start, end - start);
-    if (is_usage_event(event)) {
+    if (const auto busy = busy_comment_value(event)) {
+      busy_ms_ += *busy;
+    } else if (is_usage_event(event)) {
       auto payload = event.substr(5);
       while (!payload.empty() && payload.front() == ' ') {
         payload.remove_prefix(1);

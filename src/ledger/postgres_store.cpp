@@ -91,15 +91,27 @@ CREATE TABLE audit_anchors (
   hash TEXT NOT NULL
 );
 )sql"},
+    // busy_ms: the worker's compute time charged to a local answer (0 for rows written before).
+    Migration{2, R"sql(
+ALTER TABLE usage ADD COLUMN busy_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+)sql"},
 };
 static_assert(kMigrations.back().version == PostgresStore::kSchemaVersion);
 
-constexpr std::string_view kUsageColumns =
+// Every usage column but content, in the order usage_from_row reads them; content comes last.
+constexpr std::string_view kUsageColumnsButContent =
     "time_us, request_id, key_id, tenant, workload, task, route, rule, placement, backend, "
     "model, status, stream, prompt_tokens, cached_tokens, completion_tokens, latency_ms, "
-    "time_to_first_token_ms, overhead_ms, fallbacks, escalation, privacy_action, sensitivity, "
-    "cloud_cost_usd, avoided_cost_usd, content";
-constexpr int kUsageColumnCount = 26;
+    "time_to_first_token_ms, overhead_ms, busy_ms, fallbacks, escalation, privacy_action, "
+    "sensitivity, cloud_cost_usd, avoided_cost_usd";
+constexpr int kUsageColumnCount = 27;
+// UsageColumns::accounting, in the order accounting_from_row reads them.
+constexpr std::string_view kAccountingColumns =
+    "time_us, workload, placement, model, status, prompt_tokens, cached_tokens, "
+    "completion_tokens, latency_ms, busy_ms, fallbacks, escalation, sensitivity, cloud_cost_usd, "
+    "avoided_cost_usd";
+// Rows fetched per round trip by scan_usage.
+constexpr int kScanBatchRows = 10'000;
 constexpr std::string_view kKeyColumns =
     "id, secret_hash, tenant, name, scopes, requests_per_minute, tokens_per_minute, "
     "monthly_budget_usd, created_us, expires_us, revoked_us";
@@ -565,20 +577,27 @@ Expected<Done, std::string> migrate(PostgresSession& session) {
   return Done{};
 }
 
-UsageRecord usage_from_row(const PGresult* result, int row) {
-  UsageRecord record;
+std::string usage_columns() { return std::string(kUsageColumnsButContent) + ", content"; }
+
+void cell_into(const PGresult* result, int row, int column, std::string& out) {
+  out.assign(PQgetvalue(result, row, column),
+             static_cast<std::size_t>(PQgetlength(result, row, column)));
+}
+
+// The columns of kUsageColumnsButContent into `record`; returns how many it read.
+int usage_but_content_from_row(const PGresult* result, int row, UsageRecord& record) {
   int column = 0;
   record.time_us = cell_integer(result, row, column++);
-  record.request_id = cell(result, row, column++);
-  record.key_id = cell(result, row, column++);
-  record.tenant = cell(result, row, column++);
-  record.workload = cell(result, row, column++);
-  record.task = cell(result, row, column++);
-  record.route = cell(result, row, column++);
-  record.rule = cell(result, row, column++);
-  record.placement = cell(result, row, column++);
-  record.backend = cell(result, row, column++);
-  record.model = cell(result, row, column++);
+  cell_into(result, row, column++, record.request_id);
+  cell_into(result, row, column++, record.key_id);
+  cell_into(result, row, column++, record.tenant);
+  cell_into(result, row, column++, record.workload);
+  cell_into(result, row, column++, record.task);
+  cell_into(result, row, column++, record.route);
+  cell_into(result, row, column++, record.rule);
+  cell_into(result, row, column++, record.placement);
+  cell_into(result, row, column++, record.backend);
+  cell_into(result, row, column++, record.model);
   record.status = static_cast<int>(cell_integer(result, row, column++));
   record.stream = cell(result, row, column++) == "t";
   record.prompt_tokens = cell_integer(result, row, column++);
@@ -587,12 +606,39 @@ UsageRecord usage_from_row(const PGresult* result, int row) {
   record.latency_ms = cell_real(result, row, column++);
   record.time_to_first_token_ms = cell_optional_real(result, row, column++);
   record.overhead_ms = cell_real(result, row, column++);
-  record.fallbacks = cell(result, row, column++);
-  record.escalation = cell(result, row, column++);
-  record.privacy_action = cell(result, row, column++);
-  record.sensitivity = cell(result, row, column++);
+  record.busy_ms = cell_real(result, row, column++);
+  cell_into(result, row, column++, record.fallbacks);
+  cell_into(result, row, column++, record.escalation);
+  cell_into(result, row, column++, record.privacy_action);
+  cell_into(result, row, column++, record.sensitivity);
   record.cloud_cost_usd = cell_real(result, row, column++);
   record.avoided_cost_usd = cell_real(result, row, column++);
+  return column;
+}
+
+// The columns of kAccountingColumns into `record`.
+void accounting_from_row(const PGresult* result, int row, UsageRecord& record) {
+  int column = 0;
+  record.time_us = cell_integer(result, row, column++);
+  cell_into(result, row, column++, record.workload);
+  cell_into(result, row, column++, record.placement);
+  cell_into(result, row, column++, record.model);
+  record.status = static_cast<int>(cell_integer(result, row, column++));
+  record.prompt_tokens = cell_integer(result, row, column++);
+  record.cached_tokens = cell_integer(result, row, column++);
+  record.completion_tokens = cell_integer(result, row, column++);
+  record.latency_ms = cell_real(result, row, column++);
+  record.busy_ms = cell_real(result, row, column++);
+  cell_into(result, row, column++, record.fallbacks);
+  cell_into(result, row, column++, record.escalation);
+  cell_into(result, row, column++, record.sensitivity);
+  record.cloud_cost_usd = cell_real(result, row, column++);
+  record.avoided_cost_usd = cell_real(result, row, column++);
+}
+
+UsageRecord usage_from_row(const PGresult* result, int row) {
+  UsageRecord record;
+  int column = usage_but_content_from_row(result, row, record);
   record.content = cell(result, row, column++);
   assert(column == kUsageColumnCount && "one cell per usage column");
   return record;
@@ -618,6 +664,7 @@ void add_usage(Params& params, const UsageRecord& record) {
       .real(record.latency_ms)
       .real(record.time_to_first_token_ms)
       .real(record.overhead_ms)
+      .real(record.busy_ms)
       .text(record.fallbacks)
       .text(record.escalation)
       .text(record.privacy_action)
@@ -764,7 +811,7 @@ Expected<std::vector<AuditRecord>, std::string> PostgresStore::append(
       for (std::size_t i = first; i < first + rows; ++i) {
         add_usage(params, usage[i]);
       }
-      const auto sql = multi_row_insert("usage", kUsageColumns, kUsageColumnCount, rows);
+      const auto sql = multi_row_insert("usage", usage_columns(), kUsageColumnCount, rows);
       if (!session.exec(sql, params)) {
         return session.failure("inserting usage records");
       }
@@ -849,7 +896,7 @@ Expected<std::vector<UsageRecord>, std::string> PostgresStore::usage_records(std
                                                                              std::int64_t limit) {
   return run<std::vector<UsageRecord>>(
       [&](PostgresSession& session) -> Expected<std::vector<UsageRecord>, std::string> {
-        const auto sql = "SELECT " + std::string(kUsageColumns) +
+        const auto sql = "SELECT " + usage_columns() +
                          " FROM usage WHERE time_us >= $1 AND time_us < $2 "
                          "ORDER BY time_us, id LIMIT $3";
         const auto result = session.exec(sql, Params().integer(from_us).integer(to_us).integer(
@@ -865,6 +912,56 @@ Expected<std::vector<UsageRecord>, std::string> PostgresStore::usage_records(std
         }
         return records;
       });
+}
+
+Expected<std::int64_t, std::string> PostgresStore::scan_usage(
+    std::int64_t from_us, std::int64_t to_us, UsageColumns columns,
+    const std::function<void(const UsageRecord&)>& each) {
+  const bool accounting = columns == UsageColumns::accounting;
+  std::int64_t passed = 0;
+  // A cursor in a transaction: the server keeps the rows, the client holds one batch at a time.
+  return run<std::int64_t>([&](PostgresSession& session) -> Expected<std::int64_t, std::string> {
+    if (passed > 0) {
+      // run() retries on a new connection; starting over would pass records twice.
+      return unexpected("postgresql: the connection was lost while scanning usage records");
+    }
+    Transaction transaction(session);
+    if (!transaction.begin()) {
+      return session.failure("scanning usage records");
+    }
+    const auto declare = "DECLARE hearth_usage_scan NO SCROLL CURSOR FOR SELECT " +
+                         std::string(accounting ? kAccountingColumns : kUsageColumnsButContent) +
+                         " FROM usage WHERE time_us >= $1 AND time_us < $2";
+    if (!session.exec(declare, Params().integer(from_us).integer(to_us))) {
+      return session.failure("scanning usage records");
+    }
+    const auto fetch =
+        "FETCH FORWARD " + std::to_string(kScanBatchRows) + " FROM hearth_usage_scan";
+    UsageRecord record;
+    while (true) {
+      const auto batch = session.exec(fetch);
+      if (!batch) {
+        return session.failure("scanning usage records");
+      }
+      const int rows = PQntuples(batch.get());
+      for (int row = 0; row < rows; ++row) {
+        if (accounting) {
+          accounting_from_row(batch.get(), row, record);
+        } else {
+          usage_but_content_from_row(batch.get(), row, record);
+        }
+        each(record);
+        ++passed;
+      }
+      if (rows < kScanBatchRows) {
+        break;
+      }
+    }
+    if (!session.exec("CLOSE hearth_usage_scan") || !transaction.commit()) {
+      return session.failure("scanning usage records");
+    }
+    return passed;
+  });
 }
 
 Expected<std::vector<UsageSummaryRow>, std::string> PostgresStore::summarise_usage(

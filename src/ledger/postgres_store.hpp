@@ -17,7 +17,7 @@ namespace hearth::ledger {
 class PostgresStore : public Store {
  public:
   // The newest schema version this code knows; a database migrated further is refused.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Connects to `url` (a libpq connection string or URI) and brings the schema up to
   // kSchemaVersion. Several gateways may open the same database at once.
@@ -37,6 +37,9 @@ class PostgresStore : public Store {
   Expected<std::vector<UsageRecord>, std::string> usage_records(std::int64_t from_us,
                                                                 std::int64_t to_us,
                                                                 std::int64_t limit) override;
+  Expected<std::int64_t, std::string> scan_usage(
+      std::int64_t from_us, std::int64_t to_us, UsageColumns columns,
+      const std::function<void(const UsageRecord&)>& each) override;
   Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(UsageGrouping grouping,
                                                                       std::int64_t from_us,
                                                                       std::int64_t to_us) override;

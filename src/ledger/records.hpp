@@ -30,7 +30,10 @@ struct UsageRecord {
   double latency_ms = 0;
   std::optional<double> time_to_first_token_ms;
   double overhead_ms = 0;  // latency minus time spent waiting on backends
-  std::string fallbacks;   // "TARGET: REASON; TARGET: REASON"
+  // Local answers: the worker's measured compute time charged to this request (each batch
+  // step's duration divided among the requests in that step); 0 for cloud answers.
+  double busy_ms = 0;
+  std::string fallbacks;  // "TARGET: REASON; TARGET: REASON"
   std::string escalation;
   std::string privacy_action;  // "" : no labels
   std::string sensitivity;     // "type=count, type=count" (types and counts, never values)

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <optional>
@@ -84,17 +85,28 @@ CREATE TABLE audit_anchors (
   hash TEXT NOT NULL
 );
 )sql"},
+    // busy_ms: the worker's compute time charged to a local answer (0 for rows written before).
+    {2, R"sql(
+ALTER TABLE usage ADD COLUMN busy_ms REAL NOT NULL DEFAULT 0;
+)sql"},
 };
 
 constexpr int kKnownSchemaVersion = std::end(kMigrations)[-1].version;
 
-// The column order of usage rows, shared by the insert and the select.
-constexpr const char* kUsageColumns =
+// The column order of usage rows, shared by the insert and the selects: every column but
+// content, then content.
+constexpr const char* kUsageColumnsButContent =
     "time_us, request_id, key_id, tenant, workload, task, route, rule, placement, backend, "
     "model, status, stream, prompt_tokens, cached_tokens, completion_tokens, latency_ms, "
-    "time_to_first_token_ms, overhead_ms, fallbacks, escalation, privacy_action, sensitivity, "
-    "cloud_cost_usd, avoided_cost_usd, content";
-constexpr int kUsageColumnCount = 26;
+    "time_to_first_token_ms, overhead_ms, busy_ms, fallbacks, escalation, privacy_action, "
+    "sensitivity, cloud_cost_usd, avoided_cost_usd";
+std::string usage_columns() { return std::string(kUsageColumnsButContent) + ", content"; }
+constexpr int kUsageColumnCount = 27;
+// UsageColumns::accounting, in the order read_accounting reads them.
+constexpr const char* kAccountingColumns =
+    "time_us, workload, placement, model, status, prompt_tokens, cached_tokens, "
+    "completion_tokens, latency_ms, busy_ms, fallbacks, escalation, sensitivity, cloud_cost_usd, "
+    "avoided_cost_usd";
 
 constexpr const char* kKeyColumns =
     "id, secret_hash, tenant, name, scopes, requests_per_minute, tokens_per_minute, "
@@ -147,6 +159,16 @@ class Use {
     const auto size = sqlite3_column_bytes(statement_, column);
     return data == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(data), size);
   }
+  // Into an existing string, reusing its storage (scans).
+  void text_into(int column, std::string& out) const {
+    const auto* data = sqlite3_column_text(statement_, column);
+    const auto size = sqlite3_column_bytes(statement_, column);
+    if (data == nullptr) {
+      out.clear();
+    } else {
+      out.assign(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+    }
+  }
   bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
   std::optional<std::int64_t> optional_integer(int column) const {
     return is_null(column) ? std::nullopt : std::optional<std::int64_t>(integer(column));
@@ -185,20 +207,20 @@ std::vector<std::string> split_scopes(const std::string& joined) {
   }
 }
 
-UsageRecord read_usage(const Use& row) {
-  UsageRecord record;
+// The columns of kUsageColumnsButContent; returns how many it read.
+int read_usage_but_content(const Use& row, UsageRecord& record) {
   int column = 0;
   record.time_us = row.integer(column++);
-  record.request_id = row.text(column++);
-  record.key_id = row.text(column++);
-  record.tenant = row.text(column++);
-  record.workload = row.text(column++);
-  record.task = row.text(column++);
-  record.route = row.text(column++);
-  record.rule = row.text(column++);
-  record.placement = row.text(column++);
-  record.backend = row.text(column++);
-  record.model = row.text(column++);
+  row.text_into(column++, record.request_id);
+  row.text_into(column++, record.key_id);
+  row.text_into(column++, record.tenant);
+  row.text_into(column++, record.workload);
+  row.text_into(column++, record.task);
+  row.text_into(column++, record.route);
+  row.text_into(column++, record.rule);
+  row.text_into(column++, record.placement);
+  row.text_into(column++, record.backend);
+  row.text_into(column++, record.model);
   record.status = static_cast<int>(row.integer(column++));
   record.stream = row.integer(column++) != 0;
   record.prompt_tokens = row.integer(column++);
@@ -207,15 +229,42 @@ UsageRecord read_usage(const Use& row) {
   record.latency_ms = row.real(column++);
   record.time_to_first_token_ms = row.optional_real(column++);
   record.overhead_ms = row.real(column++);
-  record.fallbacks = row.text(column++);
-  record.escalation = row.text(column++);
-  record.privacy_action = row.text(column++);
-  record.sensitivity = row.text(column++);
+  record.busy_ms = row.real(column++);
+  row.text_into(column++, record.fallbacks);
+  row.text_into(column++, record.escalation);
+  row.text_into(column++, record.privacy_action);
+  row.text_into(column++, record.sensitivity);
   record.cloud_cost_usd = row.real(column++);
   record.avoided_cost_usd = row.real(column++);
+  return column;
+}
+
+UsageRecord read_usage(const Use& row) {
+  UsageRecord record;
+  int column = read_usage_but_content(row, record);
   record.content = row.text(column++);
   assert(column == kUsageColumnCount && "read_usage reads every usage column");
   return record;
+}
+
+// The columns of kAccountingColumns.
+void read_accounting(const Use& row, UsageRecord& record) {
+  int column = 0;
+  record.time_us = row.integer(column++);
+  row.text_into(column++, record.workload);
+  row.text_into(column++, record.placement);
+  row.text_into(column++, record.model);
+  record.status = static_cast<int>(row.integer(column++));
+  record.prompt_tokens = row.integer(column++);
+  record.cached_tokens = row.integer(column++);
+  record.completion_tokens = row.integer(column++);
+  record.latency_ms = row.real(column++);
+  record.busy_ms = row.real(column++);
+  row.text_into(column++, record.fallbacks);
+  row.text_into(column++, record.escalation);
+  row.text_into(column++, record.sensitivity);
+  record.cloud_cost_usd = row.real(column++);
+  record.avoided_cost_usd = row.real(column++);
 }
 
 void bind_usage(Use& insert, const UsageRecord& record) {
@@ -239,6 +288,7 @@ void bind_usage(Use& insert, const UsageRecord& record) {
   insert.bind_real(index++, record.latency_ms);
   insert.bind_real(index++, record.time_to_first_token_ms);
   insert.bind_real(index++, record.overhead_ms);
+  insert.bind_real(index++, record.busy_ms);
   insert.bind_text(index++, record.fallbacks);
   insert.bind_text(index++, record.escalation);
   insert.bind_text(index++, record.privacy_action);
@@ -465,9 +515,10 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
   if (auto begun = transaction.begin(); !begun) return unexpected(begun.error());
 
   if (!usage.empty()) {
-    auto insert = statement(std::string("INSERT INTO usage (") + kUsageColumns +
-                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                            "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
+    auto insert =
+        statement("INSERT INTO usage (" + usage_columns() +
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                  "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)");
     if (!insert) return unexpected(insert.error());
     for (const auto& record : usage) {
       Use use(*insert);
@@ -550,7 +601,7 @@ Expected<std::vector<UsageRecord>, std::string> SqliteStore::usage_records(std::
   std::vector<UsageRecord> records;
   if (limit <= 0) return records;
   std::lock_guard lock(mutex_);
-  auto select = statement(std::string("SELECT ") + kUsageColumns +
+  auto select = statement("SELECT " + usage_columns() +
                           " FROM usage WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id "
                           "LIMIT ?3");
   if (!select) return unexpected(select.error());
@@ -562,6 +613,53 @@ Expected<std::vector<UsageRecord>, std::string> SqliteStore::usage_records(std::
   for (; result == SQLITE_ROW; result = use.step()) records.push_back(read_usage(use));
   if (result != SQLITE_DONE) return unexpected(error("reading usage records"));
   return records;
+}
+
+Expected<std::int64_t, std::string> SqliteStore::scan_usage(
+    std::int64_t from_us, std::int64_t to_us, UsageColumns columns,
+    const std::function<void(const UsageRecord&)>& each) {
+  std::lock_guard lock(mutex_);
+  const bool accounting = columns == UsageColumns::accounting;
+  // Through the time index, each row costs an index step and a table lookup; a window holding
+  // most of the table is read faster in table order, skipping what falls outside. The share is
+  // estimated from the oldest and newest times (each one index probe), as if evenly spread.
+  bool whole_table = false;
+  {
+    auto bounds =
+        statement("SELECT (SELECT MIN(time_us) FROM usage), (SELECT MAX(time_us) FROM usage)");
+    if (!bounds) return unexpected(bounds.error());
+    Use use(*bounds);
+    if (use.step() != SQLITE_ROW) return unexpected(error("reading the usage time range"));
+    if (!use.is_null(0)) {
+      const double oldest = static_cast<double>(use.integer(0));
+      const double newest = static_cast<double>(use.integer(1)) + 1;
+      const double covered = std::min(newest, static_cast<double>(to_us)) -
+                             std::max(oldest, static_cast<double>(from_us));
+      whole_table = covered >= 0.5 * (newest - oldest);
+    }
+  }
+  auto select = statement(std::string("SELECT ") +
+                          (accounting ? kAccountingColumns : kUsageColumnsButContent) +
+                          (whole_table ? " FROM usage NOT INDEXED" : " FROM usage") +
+                          " WHERE time_us >= ?1 AND time_us < ?2");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  use.bind_int(1, from_us);
+  use.bind_int(2, to_us);
+  UsageRecord record;
+  std::int64_t passed = 0;
+  int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+  for (; result == SQLITE_ROW; result = use.step()) {
+    if (accounting) {
+      read_accounting(use, record);
+    } else {
+      read_usage_but_content(use, record);
+    }
+    each(record);
+    ++passed;
+  }
+  if (result != SQLITE_DONE) return unexpected(error("scanning usage records"));
+  return passed;
 }
 
 Expected<std::vector<UsageSummaryRow>, std::string> SqliteStore::summarise_usage(

@@ -5,7 +5,7 @@
 // by two processes still form one chain. One connection per store, used under a mutex, with its
 // prepared statements cached.
 //
-// Schema (version 1), the same table and column names as the PostgreSQL store:
+// Schema (version 2: busy_ms added), the same table and column names as the PostgreSQL store:
 //   schema_migrations(version, applied_us)
 //   usage(id, <every UsageRecord field by its name>)  -- time_to_first_token_ms NULL when absent
 //   api_keys(id, secret_hash, tenant, name, scopes, requests_per_minute, tokens_per_minute,
@@ -55,6 +55,9 @@ class SqliteStore : public Store {
   Expected<std::vector<UsageRecord>, std::string> usage_records(std::int64_t from_us,
                                                                 std::int64_t to_us,
                                                                 std::int64_t limit) override;
+  Expected<std::int64_t, std::string> scan_usage(
+      std::int64_t from_us, std::int64_t to_us, UsageColumns columns,
+      const std::function<void(const UsageRecord&)>& each) override;
   Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(UsageGrouping grouping,
                                                                       std::int64_t from_us,
                                                                       std::int64_t to_us) override;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -35,6 +36,15 @@ struct SpendTotals {
   std::map<std::string, double, std::less<>> by_tenant;
 };
 
+// Which fields Store::scan_usage fills in.
+enum class UsageColumns {
+  all_but_content,  // every field but `content`
+  // What accounting needs: time_us, workload, placement, model, status, prompt_tokens,
+  // cached_tokens, completion_tokens, latency_ms, busy_ms, fallbacks, escalation, sensitivity,
+  // cloud_cost_usd, avoided_cost_usd.
+  accounting,
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -54,6 +64,16 @@ class Store {
   virtual Expected<std::vector<UsageRecord>, std::string> usage_records(std::int64_t from_us,
                                                                         std::int64_t to_us,
                                                                         std::int64_t limit) = 0;
+  // Calls `each` once per usage record with from_us <= time_us < to_us, in no particular order
+  // (whatever reads fastest), reading them from the database as it goes (never all at once: fit
+  // for tens of millions of rows).
+  // Only the fields named by `columns` are filled in; the others keep their defaults, and
+  // `content` is never read. The record passed is reused from one call to the next. `each` runs
+  // while the store is in use: it must not call the store. Returns how many records were passed.
+  // A failure part-way (the connection lost) is an error, after some records were passed.
+  virtual Expected<std::int64_t, std::string> scan_usage(
+      std::int64_t from_us, std::int64_t to_us, UsageColumns columns,
+      const std::function<void(const UsageRecord&)>& each) = 0;
   // Grouped totals over from_us <= time_us < to_us, largest request count first.
   virtual Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(
       UsageGrouping grouping, std::int64_t from_us, std::int64_t to_us) = 0;

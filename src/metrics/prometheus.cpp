@@ -1,24 +1,14 @@
 #include "metrics/prometheus.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace hearth::metrics {
 
 namespace {
-
-std::string format_value(double value) {
-  if (std::isnan(value)) {
-    return "NaN";
-  }
-  char buffer[64];
-  if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
-  } else {
-    std::snprintf(buffer, sizeof(buffer), "%.6g", value);
-  }
-  return buffer;
-}
 
 std::string escape_label(const std::string& value) {
   std::string escaped;
@@ -35,19 +25,55 @@ std::string escape_label(const std::string& value) {
   return escaped;
 }
 
-}  // namespace
-
-std::string render_labels(const Labels& labels) {
-  if (labels.empty()) {
-    return {};
-  }
-  std::string out = "{";
+// The label pairs without braces: `a="x",b="y"`.
+std::string label_pairs(const Labels& labels) {
+  std::string out;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (i > 0) {
       out += ',';
     }
     out += labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
   }
+  return out;
+}
+
+void render_header(std::string& out, const std::string& name, const std::string& help,
+                   const char* type) {
+  out += "# HELP " + name + " " + help + "\n";
+  out += "# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+std::string format_value(double value) {
+  if (std::isnan(value)) {
+    return "NaN";
+  }
+  if (std::isinf(value)) {
+    return value > 0 ? "+Inf" : "-Inf";
+  }
+  char buffer[64];
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+    return buffer;
+  }
+  // Spend and energy totals are fractions that grow: rounding them to a few digits would make
+  // increase() over them step.
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value) {
+      break;
+    }
+  }
+  return buffer;
+}
+
+std::string render_labels(const Labels& labels) {
+  if (labels.empty()) {
+    return {};
+  }
+  std::string out = "{";
+  out += label_pairs(labels);
   out += '}';
   return out;
 }
@@ -72,8 +98,7 @@ double Family::value(const Labels& labels) const {
 }
 
 void Family::render(std::string& out) const {
-  out += "# HELP " + name_ + " " + help_ + "\n";
-  out += "# TYPE " + name_ + (kind_ == Kind::counter ? " counter\n" : " gauge\n");
+  render_header(out, name_, help_, kind_ == Kind::counter ? "counter" : "gauge");
   std::lock_guard lock(mutex_);
   if (values_.empty() && kind_ == Kind::counter) {
     out += name_ + " 0\n";
@@ -83,18 +108,99 @@ void Family::render(std::string& out) const {
   }
 }
 
-Family& Registry::counter(std::string name, std::string help) {
+Histogram::Histogram(std::string name, std::string help, std::vector<double> bounds)
+    : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)) {
+  assert(!bounds_.empty() && "a histogram needs at least one bucket bound");
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    assert(std::isfinite(bounds_[i]) && "bucket bounds are finite; +Inf is implicit");
+    assert((i == 0 || bounds_[i - 1] < bounds_[i]) && "bucket bounds must strictly increase");
+    bound_texts_.push_back(format_value(bounds_[i]));
+  }
+  bound_texts_.push_back("+Inf");
+}
+
+void Histogram::observe(const Labels& labels, double value) {
+  if (std::isnan(value)) {
+    return;
+  }
+  for ([[maybe_unused]] const auto& [key, unused] : labels) {
+    assert(key != "le" && "`le` is the histogram's own bucket label");
+  }
+  // `le` is inclusive: the first bound not below the value.
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
   std::lock_guard lock(mutex_);
-  families_.push_back(
-      std::make_unique<Family>(std::move(name), std::move(help), Family::Kind::counter));
-  return *families_.back();
+  auto& series = series_[label_pairs(labels)];
+  if (series.counts.empty()) {
+    series.counts.assign(bounds_.size() + 1, 0);
+  }
+  ++series.counts[bucket];
+  series.sum += value;
+}
+
+Histogram::Snapshot Histogram::snapshot(const Labels& labels) const {
+  Snapshot snapshot;
+  snapshot.cumulative.assign(bounds_.size() + 1, 0);
+  std::lock_guard lock(mutex_);
+  auto found = series_.find(label_pairs(labels));
+  if (found == series_.end()) {
+    return snapshot;
+  }
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i < found->second.counts.size(); ++i) {
+    running += found->second.counts[i];
+    snapshot.cumulative[i] = running;
+  }
+  snapshot.count = running;
+  snapshot.sum = found->second.sum;
+  return snapshot;
+}
+
+void Histogram::render(std::string& out) const {
+  render_header(out, name_, help_, "histogram");
+  std::lock_guard lock(mutex_);
+  for (const auto& [pairs, series] : series_) {
+    std::string prefix = "{";
+    prefix += pairs;
+    prefix += pairs.empty() ? "le=\"" : ",le=\"";
+    std::uint64_t running = 0;
+    for (std::size_t i = 0; i < series.counts.size(); ++i) {
+      running += series.counts[i];
+      out += name_ + "_bucket" + prefix + bound_texts_[i] + "\"} " + std::to_string(running) + "\n";
+    }
+    std::string braced;
+    if (!pairs.empty()) {
+      braced += '{';
+      braced += pairs;
+      braced += '}';
+    }
+    out += name_ + "_sum" + braced + " " + format_value(series.sum) + "\n";
+    out += name_ + "_count" + braced + " " + std::to_string(running) + "\n";
+  }
+}
+
+Family& Registry::counter(std::string name, std::string help) {
+  auto family = std::make_unique<Family>(std::move(name), std::move(help), Family::Kind::counter);
+  auto& result = *family;
+  std::lock_guard lock(mutex_);
+  families_.push_back(std::move(family));
+  return result;
 }
 
 Family& Registry::gauge(std::string name, std::string help) {
+  auto family = std::make_unique<Family>(std::move(name), std::move(help), Family::Kind::gauge);
+  auto& result = *family;
   std::lock_guard lock(mutex_);
-  families_.push_back(
-      std::make_unique<Family>(std::move(name), std::move(help), Family::Kind::gauge));
-  return *families_.back();
+  families_.push_back(std::move(family));
+  return result;
+}
+
+Histogram& Registry::histogram(std::string name, std::string help, std::vector<double> bounds) {
+  auto histogram = std::make_unique<Histogram>(std::move(name), std::move(help), std::move(bounds));
+  auto& result = *histogram;
+  std::lock_guard lock(mutex_);
+  families_.push_back(std::move(histogram));
+  return result;
 }
 
 void Registry::gauge_callback(std::string name, std::string help, std::function<double()> read) {
@@ -114,9 +220,8 @@ std::string Registry::render() const {
     family->render(out);
   }
   for (const auto& callback : callbacks_) {
-    out += "# HELP " + callback.name + " " + callback.help + "\n";
-    out += "# TYPE " + callback.name +
-           (callback.kind == Family::Kind::counter ? " counter\n" : " gauge\n");
+    render_header(out, callback.name, callback.help,
+                  callback.kind == Family::Kind::counter ? "counter" : "gauge");
     out += callback.name + " " + format_value(callback.read()) + "\n";
   }
   return out;

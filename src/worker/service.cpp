@@ -1,5 +1,7 @@
 #include "worker/service.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/this_coro.hpp>
 #include <chrono>
 #include <ctime>
@@ -32,6 +34,24 @@ std::string random_id(std::string_view prefix) {
 }
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The request's share of the engine's compute time (engine::GenerationEvent::busy_ms), for the
+// gateway's cost and energy accounting. The OpenAI shapes stay exact: a response header on whole
+// answers, and on streams an SSE comment just before [DONE] (clients ignore comments; the
+// gateway's StreamUsageFilter reads and removes it).
+constexpr std::string_view kBusyHeader = "x-hearth-busy-ms";
+
+std::string busy_ms_text(double busy_ms) { return fmt::format("{:.3f}", busy_ms); }
+
+http::Headers busy_headers(double busy_ms) {
+  http::Headers headers;
+  headers.emplace_back(std::string(kBusyHeader), busy_ms_text(busy_ms));
+  return headers;
+}
+
+std::string busy_comment(double busy_ms) {
+  return ": hearth-busy-ms " + busy_ms_text(busy_ms) + "\n\n";
+}
 
 api::Usage usage_of(const GenerationEvent& event) {
   api::Usage usage;
@@ -285,7 +305,7 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
     completion.usage = usage_of(last);
     metrics_.prompt_tokens.add({}, last.prompt_tokens - last.cached_prompt_tokens);
     metrics_.completion_tokens.add({}, last.completion_tokens);
-    co_await writer.send(200, kJson, api::to_json(completion));
+    co_await writer.send(200, kJson, api::to_json(completion), busy_headers(last.busy_ms));
     co_return;
   }
 
@@ -361,6 +381,7 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
         usage_chunk.usage = usage_of(*final_event);
         payload += api::sse_data(api::to_json(usage_chunk));
       }
+      payload += busy_comment(final_event->busy_ms);
       payload += api::sse_done();
       metrics_.prompt_tokens.add({},
                                  final_event->prompt_tokens - final_event->cached_prompt_tokens);
@@ -461,6 +482,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
     }
   }
   api::Usage usage;
+  double busy_ms = 0.0;  // the prompts' jobs together
   std::size_t finished = 0;
   if (stream && !co_await writer.begin_stream(200, kEventStream)) {
     co_return;
@@ -522,6 +544,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
         usage.prompt_tokens += event.prompt_tokens;
         usage.completion_tokens += event.completion_tokens;
         usage.cached_prompt_tokens += event.cached_prompt_tokens;
+        busy_ms += event.busy_ms;
         metrics_.prompt_tokens.add({}, event.prompt_tokens - event.cached_prompt_tokens);
         metrics_.completion_tokens.add({}, event.completion_tokens);
         ++finished;
@@ -542,13 +565,14 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
       usage_chunk.usage = usage;
       payload += api::sse_data(api::to_json(usage_chunk));
     }
+    payload += busy_comment(busy_ms);
     payload += api::sse_done();
     co_await writer.write_chunk(payload);
     co_await writer.end_stream();
     co_return;
   }
   completion.usage = usage;
-  co_await writer.send(200, kJson, api::to_json(completion));
+  co_await writer.send(200, kJson, api::to_json(completion), busy_headers(busy_ms));
 }
 
 net::awaitable<std::optional<engine::PoolingResult>> WorkerService::run_pooling(
@@ -606,7 +630,7 @@ net::awaitable<void> WorkerService::embeddings(const http::Request& request, Wri
   list.embeddings = std::move(result->vectors);
   list.usage.prompt_tokens = result->prompt_tokens;
   metrics_.prompt_tokens.add({}, result->prompt_tokens);
-  co_await writer.send(200, kJson, api::to_json(list));
+  co_await writer.send(200, kJson, api::to_json(list), busy_headers(result->busy_ms));
 }
 
 net::awaitable<void> WorkerService::rerank(const http::Request& request, Writer& writer) {
@@ -650,7 +674,7 @@ net::awaitable<void> WorkerService::rerank(const http::Request& request, Writer&
   }
   response.usage.prompt_tokens = result->prompt_tokens;
   metrics_.prompt_tokens.add({}, result->prompt_tokens);
-  co_await writer.send(200, kJson, api::to_json(response));
+  co_await writer.send(200, kJson, api::to_json(response), busy_headers(result->busy_ms));
 }
 
 }  // namespace hearth::worker

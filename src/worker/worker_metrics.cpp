@@ -46,6 +46,13 @@ void WorkerMetrics::bind_engine(std::function<const engine::Engine*()> engine) {
       "hearth_worker_decode_calls_total", "llama_decode calls (one per engine step)",
       read([](const engine::EngineStats& stats) { return stats.decode_calls.load(); }));
   registry.counter_callback(
+      "hearth_worker_busy_seconds_total",
+      "Seconds the engine spent computing (llama_decode/llama_encode steps); each request's "
+      "x-hearth-busy-ms is its share of them",
+      read([](const engine::EngineStats& stats) {
+        return static_cast<double>(stats.busy_nanoseconds.load()) / 1e9;
+      }));
+  registry.counter_callback(
       "hearth_worker_gathered_jobs_total",
       "Jobs that joined an idle engine's first step during the admission wait",
       read([](const engine::EngineStats& stats) { return stats.gathered_jobs.load(); }));

@@ -780,6 +780,10 @@ TEST(Config, ExampleConfigParses) {
   EXPECT_EQ(config->workers, defaults.workers);
   EXPECT_EQ(config->policy, defaults.policy);
   EXPECT_TRUE(config->providers.empty());
+  EXPECT_EQ(config->advisor, defaults.advisor);
+  EXPECT_EQ(config->local_costs.hardware_price_usd, 6000);
+  EXPECT_EQ(config->local_costs.amortisation_months, 36);
+  EXPECT_EQ(config->local_costs.electricity_usd_per_kwh, 0.25);
   expect_round_trip(config.value());
 }
 

@@ -261,5 +261,91 @@ TEST_F(EngineTest, KvCacheTypesAreCheckedAgainstTheModel) {
       << refused_block.error();
 }
 
+double busy_ms_total(const Engine& engine) {
+  return static_cast<double>(engine.stats().busy_nanoseconds.load()) / 1e6;
+}
+
+double milliseconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+TEST_F(EngineTest, AJobsBusyTimeIsPositiveWithinItsWallTimeAndTheEnginesTotal) {
+  auto engine = make_engine(1);
+  ASSERT_NE(engine, nullptr);
+  const double before = busy_ms_total(*engine);  // the warm-up decode is not counted
+  EXPECT_EQ(before, 0.0);
+  Collector collector;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 16, collector)).has_value());
+  ASSERT_TRUE(collector.wait());
+  const double wall_ms = milliseconds_since(start);
+  EXPECT_GT(collector.last.busy_ms, 0.0);
+  EXPECT_LE(collector.last.busy_ms, wall_ms);
+  // Alone in every step, the job is charged all of it.
+  EXPECT_NEAR(collector.last.busy_ms, busy_ms_total(*engine), 1e-6);
+}
+
+TEST_F(EngineTest, ConcurrentJobsShareEachStepByTheTokensTheyPutInIt) {
+  EngineOptions options;
+  options.admission_wait = 500ms;  // both jobs join the first step
+  auto engine = make_engine(2, 64, options);
+  ASSERT_NE(engine, nullptr);
+  Collector twin_a;
+  Collector twin_b;
+  const auto start = std::chrono::steady_clock::now();
+  for (Collector* collector : {&twin_a, &twin_b}) {
+    auto job = greedy_job("Once upon a time", 20, *collector);
+    job->ignore_eos = true;
+    ASSERT_TRUE(engine->submit(std::move(job)).has_value());
+  }
+  ASSERT_TRUE(twin_a.wait());
+  ASSERT_TRUE(twin_b.wait());
+  const double wall_ms = milliseconds_since(start);
+  ASSERT_EQ(engine->stats().decode_calls.load(), 20U);  // every step held both jobs
+  // Same prompt length, same number of tokens in every step: the same share of every step.
+  EXPECT_GT(twin_a.last.busy_ms, 0.0);
+  EXPECT_NEAR(twin_a.last.busy_ms, twin_b.last.busy_ms, 1e-9 * wall_ms);
+  // The shares of a step add up to the step: nothing is counted twice, nothing lost.
+  const double total = busy_ms_total(*engine);
+  EXPECT_NEAR(twin_a.last.busy_ms + twin_b.last.busy_ms, total, 1e-6);
+  EXPECT_LE(total, wall_ms);
+
+  // Uneven work: the longer job is charged the steps it has alone on top of the shared ones.
+  Collector short_job;
+  Collector long_job;
+  const double total_before = total;
+  auto first = greedy_job("The little dog", 4, short_job);
+  first->ignore_eos = true;
+  auto second = greedy_job("The little cat", 40, long_job);
+  second->ignore_eos = true;
+  ASSERT_TRUE(engine->submit(std::move(first)).has_value());
+  ASSERT_TRUE(engine->submit(std::move(second)).has_value());
+  ASSERT_TRUE(short_job.wait());
+  ASSERT_TRUE(long_job.wait());
+  EXPECT_GT(short_job.last.busy_ms, 0.0);
+  EXPECT_GT(long_job.last.busy_ms, short_job.last.busy_ms);
+  EXPECT_NEAR(short_job.last.busy_ms + long_job.last.busy_ms, busy_ms_total(*engine) - total_before,
+              1e-6);
+}
+
+TEST_F(EngineTest, ACancelledJobReportsTheBusyTimeItUsed) {
+  auto engine = make_engine(1);
+  ASSERT_NE(engine, nullptr);
+  Collector endless;
+  auto job = greedy_job("Once upon a time", 100000, endless);
+  job->ignore_eos = true;
+  CancellationToken cancellation = job->cancellation;
+  ASSERT_TRUE(engine->submit(std::move(job)).has_value());
+  for (int i = 0; i < 1000 && engine->stats().generated_tokens.load() < 4; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  cancellation.cancel();
+  ASSERT_TRUE(endless.wait(10s));
+  EXPECT_EQ(endless.last.finish_reason, "cancelled");
+  EXPECT_GT(endless.last.busy_ms, 0.0);
+  EXPECT_NEAR(endless.last.busy_ms, busy_ms_total(*engine), 1e-6);
+}
+
 }  // namespace
 }  // namespace hearth::engine

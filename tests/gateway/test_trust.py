@@ -800,6 +800,10 @@ class LedgerTest(TrustTestCase):
             - name: flaky
               match: {{workload: flaky}}
               targets: [cloud-dead, stories]
+            - name: escalating
+              match: {{workload: escalating}}
+              targets: [stories, cloud-gpt]
+              escalate: {{}}
         ledger:
           path: {dir}/ledger.db
           content_workloads: [keep-content]
@@ -872,6 +876,12 @@ class LedgerTest(TrustTestCase):
                                places=12)
         self.assertGreater(row["avoided_cost_usd"], 0)
         self.assertEqual((row["privacy_action"], row["sensitivity"]), ("", ""))
+        # The worker's compute time for it, read from its x-hearth-busy-ms; the gateway passes
+        # the same figure on (hearth eval reads it for local energy).
+        self.assertGreater(row["busy_ms"], 0)
+        self.assertLessEqual(row["busy_ms"], row["latency_ms"])
+        self.assertAlmostEqual(float(reply.headers["x-hearth-busy-ms"]), row["busy_ms"],
+                               delta=0.001)
 
         # Without x-request-id the gateway names the request itself.
         self.send("", "local-first", "Once upon a time", max_tokens=2)
@@ -896,6 +906,11 @@ class LedgerTest(TrustTestCase):
         self.assertGreater(row["time_to_first_token_ms"], 0)
         self.assertLessEqual(row["time_to_first_token_ms"], row["latency_ms"])
         self.assertGreater(row["avoided_cost_usd"], 0)
+        # The worker's busy-time comment before [DONE] is read, and taken out of the stream.
+        self.assertGreater(row["busy_ms"], 0)
+        self.assertLessEqual(row["busy_ms"], row["latency_ms"])
+        self.assertNotIn(b"hearth-busy-ms", reply.body)
+        self.assertTrue(reply.body.endswith(b"}\n\ndata: [DONE]\n\n"), reply.body[-200:])
 
         reply = self.send("ledger-stream-2", "local-first", "Once upon a time", stream=True,
                           stream_options={"include_usage": True})
@@ -909,6 +924,8 @@ class LedgerTest(TrustTestCase):
         self.assertEqual((row["prompt_tokens"], row["completion_tokens"]),
                          (usage["prompt_tokens"], usage["completion_tokens"]))
         self.assertGreater(row["time_to_first_token_ms"], 0)
+        self.assertGreater(row["busy_ms"], 0)
+        self.assertNotIn(b"hearth-busy-ms", reply.body)
 
     def test_a_cloud_answer_records_its_cost(self):
         reply = self.send("ledger-cloud-1", "direct", "Tell me a story please", model="cloud-gpt")
@@ -921,6 +938,7 @@ class LedgerTest(TrustTestCase):
         self.assertEqual((row["prompt_tokens"], row["completion_tokens"]), (5, 5))
         self.assertAlmostEqual(row["cloud_cost_usd"], self.price(5, 5), places=12)
         self.assertEqual(row["avoided_cost_usd"], 0)
+        self.assertEqual(row["busy_ms"], 0)  # no local compute
 
         # A streamed cloud answer is priced from the usage chunk the gateway asked for, which
         # the client, who did not, never sees.
@@ -934,6 +952,7 @@ class LedgerTest(TrustTestCase):
         self.assertEqual((row["prompt_tokens"], row["completion_tokens"]), (5, 5))
         self.assertAlmostEqual(row["cloud_cost_usd"], self.price(5, 5), places=12)
         self.assertGreater(row["time_to_first_token_ms"], 0)
+        self.assertEqual(row["busy_ms"], 0)
         self.assertFalse([payload for payload in payloads if payload.get("usage")], payloads)
 
         reply = self.send("ledger-cloud-3", "direct", "Tell me a story please", model="cloud-gpt",
@@ -944,6 +963,17 @@ class LedgerTest(TrustTestCase):
                          [{"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}])
         row = self.usage_row("ledger-cloud-3")
         self.assertAlmostEqual(row["cloud_cost_usd"], self.price(5, 5), places=12)
+
+    def test_an_escalated_answer_counts_the_local_compute_it_rejected(self):
+        reply = self.send("ledger-escalated-1", "escalating", "Once upon a time", max_tokens=2)
+        self.assert_placed(reply, "escalating", "cloud-gpt", "cloud")
+        self.assertIn("truncated_answer", reply.headers["x-hearth-escalation"])
+        row = self.usage_row("ledger-escalated-1")
+        self.assertEqual(row["placement"], "cloud")
+        self.assertGreater(row["cloud_cost_usd"], 0)
+        # The local answer was computed, then rejected: its busy time was spent all the same.
+        self.assertGreater(row["busy_ms"], 0)
+        self.assertLessEqual(row["busy_ms"], row["latency_ms"])
 
     def test_privacy_actions_and_fallbacks_are_recorded_as_types_and_counts(self):
         text = "Write to %s about the order" % EMAIL

@@ -264,7 +264,8 @@ TEST_F(PostgresStoreTest, GatewaysOpeningAtOnceMigrateOnce) {
       auto store = PostgresStore::open(url_, 256);
       if (!store) {
         errors[static_cast<std::size_t>(i)] = store.error();
-      } else if (const auto version = (*store)->schema_version(); !version || *version != 1) {
+      } else if (const auto version = (*store)->schema_version();
+                 !version || *version != PostgresStore::kSchemaVersion) {
         errors[static_cast<std::size_t>(i)] = "unexpected schema version";
       }
     });
@@ -275,7 +276,8 @@ TEST_F(PostgresStoreTest, GatewaysOpeningAtOnceMigrateOnce) {
   for (const auto& error : errors) {
     EXPECT_EQ(error, "");
   }
-  EXPECT_EQ(query_value(url_, "SELECT COUNT(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(query_value(url_, "SELECT COUNT(*) FROM schema_migrations"),
+            std::to_string(PostgresStore::kSchemaVersion));
   EXPECT_EQ(query_value(url_, "SELECT MAX(version) FROM schema_migrations"),
             std::to_string(PostgresStore::kSchemaVersion));
 }
@@ -287,7 +289,8 @@ TEST_F(PostgresStoreTest, ReopeningMigratesNothing) {
   store.reset();
   store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(query_value(url_, "SELECT COUNT(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(query_value(url_, "SELECT COUNT(*) FROM schema_migrations"),
+            std::to_string(PostgresStore::kSchemaVersion));
   EXPECT_EQ(query_value(url_, "SELECT applied_us FROM schema_migrations"), applied);
 }
 

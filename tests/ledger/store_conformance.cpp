@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -160,6 +161,7 @@ TEST_P(StoreConformance, UsageRecordsKeepEveryField) {
   full.latency_ms = 1234.5;
   full.time_to_first_token_ms = 87.25;
   full.overhead_ms = 1.75;
+  full.busy_ms = 812.5;
   full.fallbacks = "local/llama: timeout; remote/x: 503";
   full.escalation = "schema_invalid";
   full.privacy_action = "redact";
@@ -210,6 +212,147 @@ TEST_P(StoreConformance, UsageRangeIsHalfOpenOldestFirstAndLimited) {
   auto after = store().usage_records(501, kLatest, 100);
   ASSERT_TRUE(after);
   EXPECT_TRUE(after->empty());
+}
+
+// ---- scan ----
+
+std::vector<UsageRecord> scan(Store& store, std::int64_t from_us, std::int64_t to_us,
+                              UsageColumns columns) {
+  std::vector<UsageRecord> seen;
+  auto passed =
+      store.scan_usage(from_us, to_us, columns, [&](const UsageRecord& r) { seen.push_back(r); });
+  EXPECT_TRUE(passed) << passed.error();
+  if (passed) {
+    EXPECT_EQ(*passed, static_cast<std::int64_t>(seen.size()));
+  }
+  // The order is the store's choice.
+  std::sort(seen.begin(), seen.end(), [](const UsageRecord& a, const UsageRecord& b) {
+    return std::tie(a.time_us, a.request_id) < std::tie(b.time_us, b.request_id);
+  });
+  return seen;
+}
+
+UsageRecord scan_sample(std::int64_t time_us, std::string request_id) {
+  UsageRecord record = usage_at(time_us, std::move(request_id));
+  record.key_id = "hk_0123456789abcdef";
+  record.tenant = "acme";
+  record.workload = "triage-" + std::to_string(time_us % 3);
+  record.task = "chat";
+  record.route = "/v1/chat/completions";
+  record.rule = "local-first";
+  record.placement = time_us % 2 == 0 ? "local" : "cloud";
+  record.backend = "worker";
+  record.model = "llama";
+  record.status = 200 + static_cast<int>(time_us % 5);
+  record.stream = time_us % 2 == 1;
+  record.prompt_tokens = time_us * 3;
+  record.cached_tokens = time_us;
+  record.completion_tokens = time_us * 2;
+  record.latency_ms = 10.5 + static_cast<double>(time_us);
+  record.time_to_first_token_ms = time_us % 4 == 0 ? std::optional<double>(2.25) : std::nullopt;
+  record.overhead_ms = 0.5;
+  record.busy_ms = 7.75 * static_cast<double>(time_us);
+  record.fallbacks = time_us % 7 == 0 ? "local: timeout" : "";
+  record.escalation = time_us % 11 == 0 ? "llama: empty" : "";
+  record.privacy_action = "redact";
+  record.sensitivity = time_us % 13 == 0 ? "pii=1" : "";
+  record.cloud_cost_usd = 0.125;
+  record.avoided_cost_usd = 0.0625;
+  record.content = "{\"big\": \"never scanned\"}";
+  return record;
+}
+
+TEST_P(StoreConformance, ScanPassesEveryFieldButContentInTheHalfOpenRange) {
+  std::vector<UsageRecord> written;
+  for (std::int64_t time_us : {30, 10, 50, 20, 40, 20}) {
+    written.push_back(scan_sample(time_us, "r" + std::to_string(written.size())));
+  }
+  ASSERT_TRUE(store().append(written, {}));
+
+  auto seen = scan(store(), 20, 50, UsageColumns::all_but_content);
+  std::vector<UsageRecord> expected{written[3], written[5], written[0], written[4]};
+  for (auto& record : expected) record.content.clear();
+  EXPECT_EQ(seen, expected);
+
+  EXPECT_TRUE(scan(store(), 0, 10, UsageColumns::all_but_content).empty());
+  EXPECT_TRUE(scan(store(), 51, kLatest, UsageColumns::accounting).empty());
+  EXPECT_EQ(times(scan(store(), kEarliest, kLatest, UsageColumns::accounting)),
+            (std::vector<std::int64_t>{10, 20, 20, 30, 40, 50}));
+}
+
+TEST_P(StoreConformance, ScanOfAccountingColumnsFillsOnlyThose) {
+  const UsageRecord written = scan_sample(44, "acct");
+  ASSERT_TRUE(store().append(std::vector{written}, {}));
+  auto seen = scan(store(), kEarliest, kLatest, UsageColumns::accounting);
+  ASSERT_EQ(seen.size(), 1U);
+  UsageRecord expected;
+  expected.time_us = written.time_us;
+  expected.workload = written.workload;
+  expected.placement = written.placement;
+  expected.model = written.model;
+  expected.status = written.status;
+  expected.prompt_tokens = written.prompt_tokens;
+  expected.cached_tokens = written.cached_tokens;
+  expected.completion_tokens = written.completion_tokens;
+  expected.latency_ms = written.latency_ms;
+  expected.busy_ms = written.busy_ms;
+  expected.fallbacks = written.fallbacks;
+  expected.escalation = written.escalation;
+  expected.sensitivity = written.sensitivity;
+  expected.cloud_cost_usd = written.cloud_cost_usd;
+  expected.avoided_cost_usd = written.avoided_cost_usd;
+  EXPECT_EQ(seen[0], expected);
+}
+
+TEST_P(StoreConformance, ScanStreamsMoreRowsThanOneBatch) {
+  // More rows than a PostgreSQL fetch batch (10,000), so the scan crosses batches.
+  constexpr std::int64_t kRows = 25'003;
+  std::vector<UsageRecord> written;
+  for (std::int64_t i = 0; i < kRows; ++i) {
+    UsageRecord record = usage_at(1000 + i, "");
+    record.workload = i % 2 == 0 ? "even" : "odd";
+    record.busy_ms = static_cast<double>(i);
+    written.push_back(std::move(record));
+  }
+  ASSERT_TRUE(store().append(written, {}));
+  for (const auto& [from_us, to_us] : {std::pair{kEarliest, kLatest},  // all: the table
+                                       std::pair{std::int64_t{1100}, std::int64_t{1200}}}) {
+    std::vector<bool> seen(kRows);
+    std::int64_t count = 0;
+    double busy_sum = 0;
+    auto passed = store().scan_usage(
+        from_us, to_us, UsageColumns::accounting, [&](const UsageRecord& record) {
+          seen.at(static_cast<std::size_t>(record.time_us - 1000)) = true;
+          busy_sum += record.busy_ms;
+          ++count;
+        });
+    ASSERT_TRUE(passed) << passed.error();
+    const std::int64_t expected =
+        std::min(to_us, 1000 + kRows) - std::max<std::int64_t>(from_us, 1000);
+    EXPECT_EQ(*passed, expected);
+    EXPECT_EQ(count, expected);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), true), expected);
+    const double first = static_cast<double>(std::max<std::int64_t>(from_us, 1000) - 1000);
+    const double last = first + static_cast<double>(expected) - 1;
+    EXPECT_EQ(busy_sum, (first + last) * static_cast<double>(expected) / 2);
+  }
+}
+
+TEST_P(StoreConformance, UpgradeFromSchemaVersion1GivesOldRowsZeroBusyTime) {
+  // Back to version 1: the busy_ms column and its migration record gone.
+  ASSERT_TRUE(store().append(std::vector{scan_sample(8, "new")}, {}));
+  execute_raw("ALTER TABLE usage DROP COLUMN busy_ms");
+  execute_raw("DELETE FROM schema_migrations WHERE version >= 2");
+  ASSERT_TRUE(db_.open_again);
+  auto again = db_.open_again();
+  ASSERT_TRUE(again) << again.error();
+  auto version = (*again)->schema_version();
+  ASSERT_TRUE(version);
+  EXPECT_GE(*version, 2);
+  auto seen = scan(**again, kEarliest, kLatest, UsageColumns::all_but_content);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].busy_ms, 0.0);
+  EXPECT_EQ(seen[0].request_id, "new");
 }
 
 // Six requests over three UTC days; every figure is a binary fraction so sums are exact.

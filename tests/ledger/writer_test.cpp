@@ -57,6 +57,11 @@ class FakeStore : public Store {
                                                                 std::int64_t) override {
     return unexpected(std::string("not in the fake"));
   }
+  Expected<std::int64_t, std::string> scan_usage(
+      std::int64_t, std::int64_t, UsageColumns,
+      const std::function<void(const UsageRecord&)>&) override {
+    return unexpected(std::string("not in the fake"));
+  }
   Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(UsageGrouping, std::int64_t,
                                                                       std::int64_t) override {
     return unexpected(std::string("not in the fake"));

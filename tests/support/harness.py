@@ -305,8 +305,19 @@ def open_stream(port, path, body, frames=1, timeout=30):
         raise
 
 
-def parse_sse(test, reply):
-    """Checks SSE framing strictly and returns the JSON payloads (without the final [DONE])."""
+BUSY_COMMENT = re.compile(r": hearth-busy-ms (\d+\.\d{3})")
+
+
+def stream_busy_ms(reply):
+    """The worker's busy time from a stream's `: hearth-busy-ms N` comment; None without one."""
+    found = BUSY_COMMENT.findall(reply.body.decode("utf-8"))
+    return float(found[-1]) if found else None
+
+
+def parse_sse(test, reply, busy_comment=False):
+    """Checks SSE framing strictly and returns the JSON payloads (without the final [DONE]).
+    busy_comment: a hearth worker's stream, which has one `: hearth-busy-ms N` comment just
+    before [DONE] (anything else must have no comment at all)."""
     test.assertEqual(reply.status, 200, reply)
     test.assertTrue(reply.headers.get("content-type", "").startswith("text/event-stream"),
                     reply.headers)
@@ -314,6 +325,11 @@ def parse_sse(test, reply):
     test.assertTrue(text.endswith("\n\n"), "stream does not end with a blank line: %r"
                     % text[-200:])
     frames = text[:-2].split("\n\n")
+    if busy_comment:
+        test.assertGreaterEqual(len(frames), 2, text[-200:])
+        test.assertRegex(frames[-2], "^%s$" % BUSY_COMMENT.pattern,
+                         "no busy-time comment before [DONE]: %r" % text[-200:])
+        del frames[-2]
     for frame in frames:
         test.assertTrue(frame.startswith("data: "), "frame is not 'data: ...': %r" % frame[:200])
         test.assertNotIn("\n", frame, "frame spans several lines: %r" % frame[:200])

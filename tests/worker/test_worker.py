@@ -36,7 +36,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from harness import (HOST, SCALE, SANITIZED, MISSING, ManagedProcess, Reply, assert_error,  # noqa: E402
                      encode_body, free_port, http_request, metric_value, metrics, open_stream,
-                     parse_sse, post, raw_exchange, raw_post, stop_and_check, wait_for_metric,
+                     parse_sse, post, raw_exchange, raw_post, stop_and_check, stream_busy_ms,
+                     wait_for_metric,
                      wait_until_healthy)
 
 # ---------------------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ class GenerationShapeMixin:
         reply = self.post("/v1/completions", {
             "model": self.name, "prompt": self.PROMPT, "max_tokens": 16, "temperature": 0,
             "stream": True, "stream_options": {"include_usage": True}})
-        payloads = parse_sse(self, reply)
+        payloads = parse_sse(self, reply, busy_comment=True)
         text, finish_reason, usage = completion_stream_text(self, payloads, self.name, 16, True)
         self.assertEqual(text, plain["choices"][0]["text"])
         self.assertEqual(finish_reason, plain["choices"][0]["finish_reason"])
@@ -504,7 +505,7 @@ class GenerationShapeMixin:
         reply = self.post("/v1/completions", {
             "model": self.name, "prompt": self.PROMPT, "max_tokens": 4, "temperature": 0,
             "stream": True})
-        payloads = parse_sse(self, reply)
+        payloads = parse_sse(self, reply, busy_comment=True)
         completion_stream_text(self, payloads, self.name, 4, False)
         self.assertTrue(all(payload["choices"] for payload in payloads))
         self.assertTrue(all("usage" not in payload or payload["usage"] is None
@@ -519,7 +520,7 @@ class GenerationShapeMixin:
         reply = self.post("/v1/chat/completions", {
             "model": self.name, "messages": self.MESSAGES, "max_tokens": 16, "temperature": 0,
             "stream": True, "stream_options": {"include_usage": True}})
-        payloads = parse_sse(self, reply)
+        payloads = parse_sse(self, reply, busy_comment=True)
         content, finish_reason, usage, _ = chat_stream_text(self, payloads, self.name, 16, True)
         self.assertEqual(content, plain["choices"][0]["message"]["content"])
         self.assertEqual(finish_reason, plain["choices"][0]["finish_reason"])
@@ -638,8 +639,8 @@ class StoriesWorkerTest(GenerationShapeMixin, WorkerTestCase):
         reply = self.post("/v1/completions", {
             "model": self.name, "prompt": "Once upon a time", "max_tokens": 32,
             "temperature": 0, "stop": [" was"], "stream": True})
-        text, finish_reason, _ = completion_stream_text(self, parse_sse(self, reply), self.name,
-                                                        32, False)
+        text, finish_reason, _ = completion_stream_text(
+            self, parse_sse(self, reply, busy_comment=True), self.name, 32, False)
         self.assertEqual((text, finish_reason), (expected, "stop"))
         # Chat, with a stop string taken from the middle of the unconstrained output (so it may
         # start inside a token).
@@ -655,7 +656,7 @@ class StoriesWorkerTest(GenerationShapeMixin, WorkerTestCase):
                     "temperature": 0, "stop": stop, "stream": stream})
                 if stream:
                     text, finish_reason, _, _ = chat_stream_text(
-                        self, parse_sse(self, reply), self.name, 48, False)
+                        self, parse_sse(self, reply, busy_comment=True), self.name, 48, False)
                 else:
                     self.assertEqual(reply.status, 200, reply)
                     choice = reply.json()["choices"][0]
@@ -692,7 +693,7 @@ class StoriesWorkerTest(GenerationShapeMixin, WorkerTestCase):
         self.assertEqual(errors, [])
         for prompt in prompts:
             with self.subTest(prompt=prompt):
-                payloads = parse_sse(self, results[prompt])
+                payloads = parse_sse(self, results[prompt], busy_comment=True)
                 text, _, _ = completion_stream_text(self, payloads, self.name, max_tokens, False)
                 self.assertEqual(text, sequential[prompt])
 
@@ -740,6 +741,96 @@ class StoriesWorkerTest(GenerationShapeMixin, WorkerTestCase):
         for index, prompt in enumerate(prompts):
             alone = self.complete(prompt, max_tokens=12)["choices"][0]["text"]
             self.assertEqual(document["choices"][index]["text"], alone)
+
+
+def busy_header_ms(test, reply):
+    """x-hearth-busy-ms of a whole answer, checked for its shape."""
+    value = reply.headers.get("x-hearth-busy-ms")
+    test.assertIsNotNone(value, "no x-hearth-busy-ms: %r" % reply.headers)
+    test.assertRegex(value, r"^\d+\.\d{3}$")
+    return float(value)
+
+
+def timed_post(port, path, body):
+    """The reply and the request's wall time in milliseconds, as the client saw it."""
+    start = time.monotonic()
+    reply = post(port, path, body, timeout=120)
+    return reply, (time.monotonic() - start) * 1000.0, start
+
+
+def busy_seconds_total(port):
+    return metric_value(metrics(port), "hearth_worker_busy_seconds_total")
+
+
+class BusyTimeWorkerTest(WorkerTestCase):
+    """Each answer carries its share of the engine's compute time: every step's duration divided
+    among the requests in it by the tokens each put in it (src/engine/engine.hpp)."""
+
+    MODEL = STORIES
+    ARGS = ("--parallel", "2", "--context", "2048")
+
+    def test_whole_answers_and_streams_carry_their_busy_time(self):
+        chat = {"model": self.name, "messages": [{"role": "user", "content": "Tell me a story."}],
+                "max_tokens": 24, "temperature": 0}
+        completion = {"model": self.name, "prompt": "Once upon a time", "max_tokens": 24,
+                      "temperature": 0}
+        for path, body in (("/v1/chat/completions", chat), ("/v1/completions", completion)):
+            with self.subTest(path=path, stream=False):
+                reply, wall_ms, _ = timed_post(self.port, path, body)
+                self.assertEqual(reply.status, 200, reply)
+                busy = busy_header_ms(self, reply)
+                self.assertGreater(busy, 0)
+                self.assertLessEqual(busy, wall_ms)
+            with self.subTest(path=path, stream=True):
+                reply, wall_ms, _ = timed_post(self.port, path, dict(body, stream=True))
+                self.assertTrue(parse_sse(self, reply, busy_comment=True))
+                self.assertNotIn("x-hearth-busy-ms", reply.headers)
+                busy = stream_busy_ms(reply)
+                self.assertGreater(busy, 0)
+                self.assertLessEqual(busy, wall_ms)
+        # Errors carry none: no compute was spent on them.
+        reply = self.post("/v1/completions", {"model": self.name, "prompt": "x", "max_tokens": -5})
+        self.assertEqual(reply.status, 400, reply)
+        self.assertNotIn("x-hearth-busy-ms", reply.headers)
+
+    def test_concurrent_requests_share_the_steps_and_the_counter_adds_them_up(self):
+        body = {"model": self.name, "prompt": "Once upon a time", "max_tokens": 400,
+                "temperature": 0, "ignore_eos": True}
+        before = busy_seconds_total(self.port)
+        self.assertIsNotNone(before, "hearth_worker_busy_seconds_total is missing")
+        barrier = threading.Barrier(2)
+        results = []
+        errors = []
+
+        def run(prompt):
+            try:
+                barrier.wait(timeout=30)
+                reply, wall_ms, start = timed_post(self.port, "/v1/completions",
+                                                   dict(body, prompt=prompt))
+                results.append((reply, start, start + wall_ms / 1000.0))
+            except BaseException as error:  # reported below, in the main thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(prompt,))
+                   for prompt in ("Once upon a time", "The little dog")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120 * SCALE)
+        self.assertFalse(any(thread.is_alive() for thread in threads), "a request hung")
+        self.assertEqual(errors, [])
+        for reply, _, _ in results:
+            self.assertEqual(reply.status, 200, reply)
+            self.assertEqual(reply.json()["usage"]["completion_tokens"], 400)
+        busy = [busy_header_ms(self, reply) for reply, _, _ in results]
+        self.assertTrue(all(value > 0 for value in busy), busy)
+        # Both were in flight together on the two slots: shared steps are divided, not charged
+        # twice, so together they used no more than the time from the first start to the last
+        # end (each value is rounded to the microsecond: the tolerance).
+        span_ms = (max(end for _, _, end in results) - min(start for _, start, _ in results)) * 1e3
+        self.assertLessEqual(sum(busy), span_ms + 0.01, (busy, span_ms))
+        after = busy_seconds_total(self.port)
+        self.assertAlmostEqual((after - before) * 1000.0, sum(busy), delta=0.01)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -878,8 +969,8 @@ class QwenChatWorkerTest(GenerationShapeMixin, WorkerTestCase):
                 reply = self.post("/v1/completions", {
                     "model": self.name, "prompt": prompt, "max_tokens": 12, "temperature": 0,
                     "stream": True})
-                streamed, _, _ = completion_stream_text(self, parse_sse(self, reply), self.name,
-                                                        12, False)
+                streamed, _, _ = completion_stream_text(
+                    self, parse_sse(self, reply, busy_comment=True), self.name, 12, False)
                 self.assertEqual(streamed, text)
 
     def test_response_format_json_schema(self):
@@ -1095,6 +1186,14 @@ class EmbeddingWorkerTest(WorkerTestCase):
     def assert_still_serves(self):
         self.embed({"input": "hello"})
 
+    def test_the_answer_carries_its_busy_time(self):
+        reply, wall_ms, _ = timed_post(self.port, "/v1/embeddings",
+                                       {"model": self.name, "input": self.TEXTS})
+        self.assertEqual(reply.status, 200, reply)
+        busy = busy_header_ms(self, reply)
+        self.assertGreater(busy, 0)
+        self.assertLessEqual(busy, wall_ms)
+
 
 class RerankWorkerTest(WorkerTestCase):
     MODEL = BERT_RERANK
@@ -1114,6 +1213,14 @@ class RerankWorkerTest(WorkerTestCase):
         self.assertEqual(sorted(scores), [0, 1, 2])
         for index in range(3):
             self.assertAlmostEqual(scores[index], expected[index], delta=1e-4)
+
+    def test_the_answer_carries_its_busy_time(self):
+        reply, wall_ms, _ = timed_post(self.port, "/v1/rerank", {
+            "model": self.name, "query": self.QUERY, "documents": self.DOCUMENTS})
+        self.assertEqual(reply.status, 200, reply)
+        busy = busy_header_ms(self, reply)
+        self.assertGreater(busy, 0)
+        self.assertLessEqual(busy, wall_ms)
 
     def test_sorted_top_n_with_documents(self):
         full = self.post_ok("/v1/rerank", {"model": self.name, "query": self.QUERY,
