@@ -15,11 +15,14 @@ import glob
 import hashlib
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -398,6 +401,48 @@ class EvalTest(unittest.TestCase):
         expected = sum(code_points_similarity(reference[key], local[key])[0]
                        for key in reference) / len(samples)
         self.assertAlmostEqual(targets["stories"]["agreement"], expected, places=12)
+
+    def test_a_terminal_gets_a_progress_bar_redrawn_in_place(self):
+        samples = [{"id": "p%d" % i, "messages": [{"role": "user", "content": text}],
+                    "max_tokens": 4, "temperature": 0, "expected": text}
+                   for i, text in enumerate(CHAT_TEXTS)]
+        path = self.write_samples(samples)
+        # stderr on a pseudo-terminal, as in an interactive shell; stdout stays a pipe.
+        controller, terminal = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                self.eval_argv(path, "--target", "cloud-gpt", "--min-agreement", "0", "--json"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal)
+            os.close(terminal)
+            terminal = None
+            drawn = b""
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([controller], [], [], 1)
+                if not ready:
+                    if process.poll() is not None:
+                        break
+                    continue
+                try:
+                    piece = os.read(controller, 4096)
+                except OSError:  # EIO: every writer has closed the terminal
+                    break
+                if not piece:
+                    break
+                drawn += piece
+            stdout, _ = process.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if terminal is not None:
+                os.close(terminal)
+            os.close(controller)
+        self.assertEqual(process.returncode, 0, drawn.decode(errors="replace"))
+        json.loads(stdout)
+        text = drawn.decode(errors="replace")
+        total = len(samples)
+        # Redrawn with carriage returns, full at the end, then one newline; never the plain
+        # progress lines meant for logs.
+        self.assertIn("\r[" + "#" * 30 + "] %d/%d answers, 0 errors" % (total, total), text)
+        self.assertNotIn("hearth eval: %d/%d answers" % (total, total), text)
 
     def test_an_answer_from_another_target_is_an_error(self):
         path = self.write_samples(samples_with_expectations()[:2])
