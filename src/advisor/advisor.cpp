@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/percentile.hpp"
+
 namespace hearth::advisor {
 namespace {
 
@@ -205,14 +207,9 @@ void add_record(WorkloadTotals& totals, const ledger::UsageRecord& record, std::
   }
 }
 
-// Nearest rank: the value at rank ceil(p/100 x n) of the sorted values (1-based).
-std::optional<double> nearest_rank(std::vector<double>& values, std::int64_t percentile) {
+std::optional<double> percentile(std::vector<double>& values, std::int64_t percent) {
   if (values.empty()) return std::nullopt;
-  const auto n = static_cast<std::int64_t>(values.size());
-  const std::int64_t rank = std::max<std::int64_t>(1, (percentile * n + 99) / 100);
-  auto nth = values.begin() + (rank - 1);
-  std::nth_element(values.begin(), nth, values.end());
-  return *nth;
+  return nearest_rank(values, percent);
 }
 
 PlacementStats placement_stats(std::string name, PlacementTotals& totals) {
@@ -224,8 +221,8 @@ PlacementStats placement_stats(std::string name, PlacementTotals& totals) {
     stats.success_rate =
         rate4(static_cast<double>(totals.succeeded) / static_cast<double>(totals.requests));
   }
-  stats.latency_p50_ms = nearest_rank(totals.latencies_ms, 50);
-  stats.latency_p95_ms = nearest_rank(totals.latencies_ms, 95);
+  stats.latency_p50_ms = percentile(totals.latencies_ms, 50);
+  stats.latency_p95_ms = percentile(totals.latencies_ms, 95);
   stats.prompt_tokens = totals.prompt_tokens;
   stats.completion_tokens = totals.completion_tokens;
   stats.busy_ms = round_to(totals.busy_ms, 3);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "advisor/advisor.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "eval/report.hpp"
@@ -73,16 +74,10 @@ std::string default_gateway_url(const config::Config& config) {
   return (config.server.tls ? "https://" : "http://") + host + ":" + port;
 }
 
+// The advisor reads its eval results from where this writes them by default.
 fs::path results_directory(const EvalOptions& options, const config::Config& config) {
-  const fs::path config_dir = options.config_path.empty()
-                                  ? fs::current_path()
-                                  : fs::absolute(options.config_path).parent_path();
   if (!options.results_dir.empty()) return fs::absolute(options.results_dir);
-  if (!config.advisor.eval_results_dir.empty()) {
-    const fs::path configured(config.advisor.eval_results_dir);
-    return configured.is_absolute() ? configured : config_dir / configured;
-  }
-  return config_dir / "hearth-evals";
+  return fs::absolute(advisor::eval_results_dir(config));
 }
 
 Expected<std::string, std::string> read_file(const std::string& path) {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "common/percentile.hpp"
+
 namespace hearth::dashboard {
 
 namespace {
@@ -44,18 +46,6 @@ std::int64_t bucket_start(std::int64_t time_us) {
 }
 
 }  // namespace
-
-double nearest_rank(std::vector<double> values, double fraction) {
-  if (values.empty()) {
-    return 0;
-  }
-  const auto rank = static_cast<std::size_t>(
-      std::ceil(std::clamp(fraction, 0.0, 1.0) * static_cast<double>(values.size())));
-  const std::size_t index = rank == 0 ? 0 : rank - 1;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index),
-                   values.end());
-  return values[index];
-}
 
 void LiveStats::record(const RequestSample& sample) {
   add(totals_, sample);
@@ -103,8 +93,8 @@ LatencySummary LiveStats::latency(std::string_view placement) const {
   }
   LatencySummary summary;
   summary.count = static_cast<std::int64_t>(values.size());
-  summary.p50_ms = nearest_rank(values, 0.50);
-  summary.p95_ms = nearest_rank(std::move(values), 0.95);
+  summary.p50_ms = nearest_rank(values, 50);
+  summary.p95_ms = nearest_rank(values, 95);
   return summary;
 }
 

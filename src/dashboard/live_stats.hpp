@@ -57,10 +57,6 @@ struct SeriesBucket {
   std::int64_t unplaced = 0;
 };
 
-// The nearest-rank percentile (the smallest value with at least `fraction` of the values at or
-// below it) of unsorted `values`; 0 when empty.
-double nearest_rank(std::vector<double> values, double fraction);
-
 class LiveStats {
  public:
   static constexpr std::size_t kLatencyWindow = 2048;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/percentile.hpp"
 #include "eval/scoring.hpp"
 #include "policy/policy.hpp"
 

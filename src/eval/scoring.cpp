@@ -145,14 +145,4 @@ Agreement json_agreement(const nlohmann::json& expected, std::string_view answer
           matched == expected.size()};
 }
 
-double nearest_rank(std::vector<double> values, double percent) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  // The small subtraction keeps 95 * 20 / 100 at rank 19 whatever the rounding.
-  const double exact_rank = percent * static_cast<double>(values.size()) / 100.0;
-  auto rank = static_cast<std::size_t>(std::ceil(exact_rank - 1e-9));
-  rank = std::clamp<std::size_t>(rank, 1, values.size());
-  return values[rank - 1];
-}
-
 }  // namespace hearth::eval

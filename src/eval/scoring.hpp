@@ -46,8 +46,4 @@ nlohmann::json parse_json_answer(std::string_view answer);
 // non-empty object (samples are checked when read).
 Agreement json_agreement(const nlohmann::json& expected, std::string_view answer);
 
-// The value at rank ceil(percent / 100 * n) of the sorted values (nearest rank), e.g. 50 and 95;
-// 0 for no values.
-double nearest_rank(std::vector<double> values, double percent);
-
 }  // namespace hearth::eval

@@ -138,12 +138,7 @@ void GatewayService::note_dashboard(const Exchange& exchange) {
   sample.latency_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - exchange.start).count();
   sample.cloud_cost_usd = exchange.cloud_cost;
-  // As the usage record counts it (account()).
-  if (exchange.placement == "local" && exchange.reference_cloud) {
-    sample.avoided_cost_usd =
-        policy::answer_cost(*exchange.reference_cloud, exchange.prompt_tokens,
-                            exchange.cached_tokens, exchange.completion_tokens);
-  }
+  sample.avoided_cost_usd = exchange.avoided_cost_usd();
   dashboard_->record(sample);
 }
 

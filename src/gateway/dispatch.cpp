@@ -743,15 +743,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     if (status < 400) {
       if (auto usage = api::summarize_answer(body)) {
-        note_usage(exchange, *usage);
-        if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
-          const double cost = answer_cost(*priced, *usage);
-          exchange.cloud_cost += cost;
-          metrics_.cloud_cost.add({{"model", entry.name}}, cost);
-          if (!exchange.escalation.empty()) {
-            metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
-          }
-        }
+        note_usage(exchange, entry, *usage);
       }
     }
     if (exchange.store_content) {
@@ -891,15 +883,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       }
     }
     if (usage) {
-      note_usage(exchange, *usage);
-      if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
-        const double cost = answer_cost(*priced, *usage);
-        exchange.cloud_cost += cost;
-        metrics_.cloud_cost.add({{"model", entry.name}}, cost);
-        if (!exchange.escalation.empty()) {
-          metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
-        }
-      }
+      note_usage(exchange, entry, *usage);
     }
   }
   if (restorer || usage_filter) {
@@ -942,10 +926,20 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
   co_return attempt;
 }
 
-void GatewayService::note_usage(Exchange& exchange, const api::AnswerSummary& usage) {
+// The answer's tokens, and for a cloud model what they cost.
+void GatewayService::note_usage(Exchange& exchange, const config::ModelEntry& entry,
+                                const api::AnswerSummary& usage) {
   exchange.prompt_tokens = usage.prompt_tokens;
   exchange.cached_tokens = usage.cached_tokens;
   exchange.completion_tokens = usage.completion_tokens;
+  if (const auto* priced = std::get_if<config::CloudBackend>(&entry.backend)) {
+    const double cost = answer_cost(*priced, usage);
+    exchange.cloud_cost += cost;
+    metrics_.cloud_cost.add({{"model", entry.name}}, cost);
+    if (!exchange.escalation.empty()) {
+      metrics_.escalation_cost.add({{"rule", exchange.rule}}, cost);
+    }
+  }
 }
 
 void GatewayService::note_redactions(Exchange& exchange, const privacy::FindingCounts& counts) {

@@ -108,7 +108,8 @@ class GatewayService {
   void account(const http::Request& request, Exchange& exchange);
   http::net::awaitable<void> wait_for_ledger(Exchange& exchange);
   void note_redactions(Exchange& exchange, const privacy::FindingCounts& counts);
-  void note_usage(Exchange& exchange, const api::AnswerSummary& usage);
+  void note_usage(Exchange& exchange, const config::ModelEntry& entry,
+                  const api::AnswerSummary& usage);
   void note_answer_secrets(Exchange& exchange, config::AnswerScan scan);
   // dashboard_routes.cpp: the page's files at /ui, its data at /admin/dashboard, and each
   // finished inference request noted for its live view.

@@ -22,20 +22,6 @@ RequestSample sample(std::string workload, std::string placement, int status, do
   return result;
 }
 
-TEST(NearestRank, IsTheSmallestValueCoveringTheFraction) {
-  EXPECT_EQ(nearest_rank({}, 0.5), 0);
-  EXPECT_EQ(nearest_rank({7}, 0.95), 7);
-  // 1..20: p50 is the 10th value, p95 the 19th.
-  std::vector<double> values;
-  for (int i = 20; i >= 1; --i) {
-    values.push_back(i);
-  }
-  EXPECT_EQ(nearest_rank(values, 0.50), 10);
-  EXPECT_EQ(nearest_rank(values, 0.95), 19);
-  EXPECT_EQ(nearest_rank(values, 1.0), 20);
-  EXPECT_EQ(nearest_rank(values, 0.0), 1);
-}
-
 TEST(LiveStats, CountsThePlacementSplitSpendAndErrors) {
   LiveStats stats;
   auto local = sample("support", "local", 200, 100);

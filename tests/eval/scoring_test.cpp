@@ -106,18 +106,5 @@ TEST(JsonAgreement, AcceptsWhitespaceAndOneCodeFence) {
             (Agreement{0.0, false}));
 }
 
-TEST(NearestRank, PicksTheCeilingRank) {
-  std::vector<double> twenty;
-  for (int i = 20; i >= 1; --i) twenty.push_back(i);  // unsorted on purpose
-  EXPECT_DOUBLE_EQ(nearest_rank(twenty, 50), 10.0);   // rank ceil(10) = 10
-  EXPECT_DOUBLE_EQ(nearest_rank(twenty, 95), 19.0);   // rank ceil(19) = 19
-  EXPECT_DOUBLE_EQ(nearest_rank(twenty, 100), 20.0);
-  EXPECT_DOUBLE_EQ(nearest_rank({7.0, 1.0, 3.0}, 50), 3.0);  // rank ceil(1.5) = 2
-  EXPECT_DOUBLE_EQ(nearest_rank({7.0, 1.0, 3.0}, 95), 7.0);  // rank ceil(2.85) = 3
-  EXPECT_DOUBLE_EQ(nearest_rank({4.0}, 50), 4.0);
-  EXPECT_DOUBLE_EQ(nearest_rank({}, 50), 0.0);
-  EXPECT_DOUBLE_EQ(nearest_rank({5.0, 6.0}, 0), 5.0);
-}
-
 }  // namespace
 }  // namespace hearth::eval
