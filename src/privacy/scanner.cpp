@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "privacy/class_anchors.hpp"
 #include "privacy/validators.hpp"
 
 namespace hearth::privacy {
@@ -149,21 +150,21 @@ constexpr unsigned kCaseless = HS_FLAG_CASELESS;
 
 // Every built-in anchor. Measured on logs, JSON and code, each pattern without a literal costs a
 // full pass of its own automaton over digit-dense text, so all numbers of nine digits or more
-// (cards, IBAN digits, SSNs, NHS numbers, national and US phone numbers) share one such anchor
-// and are told apart in C++; the others lean on literals (separators, prefixes, context words).
+// (cards, IBAN digits, SSNs, NHS numbers, national and US phone numbers) share one anchor, found
+// outside Vectorscan, and are told apart in C++; the others lean on literals (separators,
+// prefixes, context words).
 // Short literals and \b before a character class are avoided: both make the literal stage fire
 // on ordinary text. Context words carry no trailing \b where a keyword may end in punctuation;
 // the handlers check what follows instead.
 const BuiltinPattern kBuiltinPatterns[] = {
-    // One automaton for every shape made of character classes: nine digits or more (single
-    // spaces, dashes, dots or slashes between them) reported where a run of them ends (at a
-    // word boundary, or at a capital letter as inside an IBAN), dotted quads, "+44...", UK
-    // postcodes, "IL 62704", "12, 75001 Paris". Alternatives of one expression share one pass;
-    // as separate patterns each would cost a pass of its own. The handler tells them apart.
-    {kCard, Rule::kShapes, 0,
-     R"(\d(?:[ \-./]?\d){8}(?:\b|[A-Z])|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b)"
-     R"(|\+[1-9]\d?(?:[ \-.(]| \()?\d)"
-     R"(|[A-Z]\d[A-Z0-9]? \d[A-Z][A-Z]\b|[A-Z][A-Z],? \d{5}\b|[a-z0-9.], \d{5} (?:[A-Z]|\xC3))"},
+    // Every shape made of character classes: nine digits or more (single spaces, dashes, dots
+    // or slashes between them) reported where a run of them ends (at a word boundary, or at a
+    // capital letter as inside an IBAN), dotted quads, "+44...", UK postcodes, "IL 62704",
+    // "12, 75001 Paris". Not a Vectorscan pattern: find_shape_ends reports the ends of
+    // kShapeExpression (privacy/class_anchors.hpp) from the digit runs, for a fraction of what
+    // the automaton cost. The handler tells the shapes apart. Patterns without an expression
+    // are found by C++ (find_class_anchor).
+    {kCard, Rule::kShapes, 0, nullptr},
     {kSsn, Rule::kSsnContext, kCaseless,
      R"((?:\b|_)(?:ssn|ss#|social[ _]security(?:[ _]number| no\.?| #)?|soc\.? ?sec\.?(?: no\.?)?))"},
     {kAba, Rule::kAbaContext, kCaseless, R"((?:\b|_)(?:routing|aba|rtn))"},
@@ -180,8 +181,9 @@ const BuiltinPattern kBuiltinPatterns[] = {
      R"(|m(?:o|\xC3\xB3)vil|celular|call me at|call|contact[ _]number|telefonnummer))"},
     {kPhone, Rule::kPhoneContext, 0,
      R"(\xE7\x94\xB5\xE8\xAF\x9D|\xE6\x89\x8B\xE6\x9C\xBA|\xE9\x9B\xBB\xE8\xA9\xB1)"},
-    {kIp, Rule::kIpv6, 0, R"([0-9A-Fa-f]::|::[0-9A-Fa-f])"},
-    {kIp, Rule::kIpv6, 0, R"(:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)"},
+    // "::" next to a hex digit, or three hex groups between colons: find_ipv6_ends reports
+    // kIpv6Expression (privacy/class_anchors.hpp), not Vectorscan.
+    {kIp, Rule::kIpv6, 0, nullptr},
     {kDob, Rule::kDobContext, kCaseless,
      R"((?:\b|_)(?:dob|date[ _]of[ _]birth|birth[ _]?date|birthday|born|geburtsdatum|geboren)"
      R"(|geb\.-datum|date[ _]de[ _]naissance|f\. nacimiento|nacimiento)"
@@ -308,6 +310,8 @@ struct Term {
 // What the handlers need of the compiled scanner.
 struct Tables {
   std::vector<Pattern> patterns;  // by Vectorscan id
+  // The indexes in `patterns` of the anchors C++ finds (not compiled into the database).
+  std::vector<std::uint32_t> class_anchors;
   std::vector<CustomInfo> custom;
   // Custom terms are found word by word: each distinct first word is one literal pattern, and
   // the words after it are looked up here by their folded key (the folded words joined by
@@ -341,12 +345,25 @@ struct Scanner::Impl {
 
 namespace {
 
+// The ends of a pattern without an expression (see kBuiltinPatterns).
+void find_class_anchor(Rule rule, std::string_view text, std::vector<std::size_t>& ends) {
+  switch (rule) {
+    case Rule::kShapes:
+      return find_shape_ends(text, ends);
+    case Rule::kIpv6:
+      return find_ipv6_ends(text, ends);
+    default:
+      assert(false && "a built-in pattern without an expression and without a finder");
+  }
+}
+
 // One scratch per thread, grown for every database the thread has scanned with: Vectorscan
 // allows one scratch to serve several databases once hs_alloc_scratch was called for each.
 struct ThreadScratch {
   hs_scratch_t* scratch = nullptr;
   std::uint64_t ready_for = 0;  // the serial of the last scanner it was grown for
   std::vector<Hit> hits;
+  std::vector<std::size_t> anchor_ends;
   std::vector<Candidate> candidates;
 
   ThreadScratch() = default;
@@ -2474,8 +2491,12 @@ Expected<std::shared_ptr<const Scanner>, std::string> Scanner::create(
                                           [&](Builtin entity) { return enabled[entity]; })
                             : enabled[pattern.entity];
     if (!wanted) continue;
-    impl->tables.patterns.push_back(
-        {pattern.expression, pattern.flags, pattern.rule, pattern.entity, 0});
+    if (pattern.expression == nullptr) {
+      impl->tables.class_anchors.push_back(
+          static_cast<std::uint32_t>(impl->tables.patterns.size()));
+    }
+    impl->tables.patterns.push_back({pattern.expression != nullptr ? pattern.expression : "",
+                                     pattern.flags, pattern.rule, pattern.entity, 0});
   }
 
   std::vector<std::string> custom_names;
@@ -2543,11 +2564,12 @@ Expected<std::shared_ptr<const Scanner>, std::string> Scanner::create(
     }
   }
 
-  if (!impl->tables.patterns.empty()) {
+  if (impl->tables.patterns.size() > impl->tables.class_anchors.size()) {
     std::vector<const char*> expressions;
     std::vector<unsigned> flags;
     std::vector<unsigned> ids;
     for (std::size_t i = 0; i < impl->tables.patterns.size(); ++i) {
+      if (impl->tables.patterns[i].expression.empty()) continue;  // a class anchor
       expressions.push_back(impl->tables.patterns[i].expression.c_str());
       flags.push_back(impl->tables.patterns[i].flags);
       ids.push_back(static_cast<unsigned>(i));
@@ -2560,7 +2582,9 @@ Expected<std::shared_ptr<const Scanner>, std::string> Scanner::create(
       std::string message = error != nullptr ? error->message : "compilation failed";
       std::string subject = "privacy: ";
       if (error != nullptr && error->expression >= 0) {
-        const Pattern& pattern = impl->tables.patterns[static_cast<std::size_t>(error->expression)];
+        // error->expression counts the compiled expressions; the shape anchor is not one.
+        const Pattern& pattern =
+            impl->tables.patterns[ids[static_cast<std::size_t>(error->expression)]];
         subject =
             pattern.entity >= kBuiltinCount
                 ? "privacy: custom entity '" + impl->entities[pattern.entity].name.substr(7) + "': "
@@ -2578,10 +2602,10 @@ Expected<std::vector<Finding>, InvalidText> Scanner::scan(std::string_view text)
     return unexpected(
         InvalidText{invalid, "text is not valid UTF-8 at byte " + std::to_string(invalid)});
   }
-  if (impl_->database == nullptr || text.empty()) return std::vector<Finding>{};
+  if (impl_->tables.patterns.empty() || text.empty()) return std::vector<Finding>{};
 
   ThreadScratch& local = thread_scratch;
-  if (local.ready_for != impl_->serial) {
+  if (impl_->database != nullptr && local.ready_for != impl_->serial) {
     if (hs_alloc_scratch(impl_->database, &local.scratch) != HS_SUCCESS) throw std::bad_alloc();
     local.ready_for = impl_->serial;
   }
@@ -2592,7 +2616,8 @@ Expected<std::vector<Finding>, InvalidText> Scanner::scan(std::string_view text)
   // longer than the overlap across a piece boundary is the price of texts over 4 GiB).
   constexpr std::size_t kPiece = std::size_t{1} << 30;
   constexpr std::size_t kOverlap = std::size_t{1} << 16;
-  for (std::size_t offset = 0; offset < text.size(); offset += kPiece) {
+  for (std::size_t offset = 0; impl_->database != nullptr && offset < text.size();
+       offset += kPiece) {
     const std::size_t start = offset == 0 ? 0 : offset - kOverlap;
     const std::size_t length = std::min(text.size() - start, kPiece + (offset - start));
     const std::size_t first_hit = local.hits.size();
@@ -2614,12 +2639,20 @@ Expected<std::vector<Finding>, InvalidText> Scanner::scan(std::string_view text)
   if (!std::is_sorted(local.hits.begin(), local.hits.end(), by_end)) {
     std::sort(local.hits.begin(), local.hits.end(), by_end);
   }
+  for (const std::uint32_t anchor : impl_->tables.class_anchors) {
+    local.anchor_ends.clear();
+    find_class_anchor(impl_->tables.patterns[anchor].rule, text, local.anchor_ends);
+    const auto middle = static_cast<std::ptrdiff_t>(local.hits.size());
+    for (std::size_t end : local.anchor_ends) local.hits.push_back({anchor, end, end});
+    std::inplace_merge(local.hits.begin(), local.hits.begin() + middle, local.hits.end(), by_end);
+  }
   Matcher matcher(text, impl_->tables, local.candidates);
   for (const Hit& hit : local.hits) matcher.handle(hit);
   std::vector<Finding> findings = resolve(local.candidates);
   // One huge text must not leave each thread holding its buffers for good.
   constexpr std::size_t kKeep = std::size_t{1} << 16;
   if (local.hits.capacity() > kKeep) std::vector<Hit>().swap(local.hits);
+  if (local.anchor_ends.capacity() > kKeep) std::vector<std::size_t>().swap(local.anchor_ends);
   if (local.candidates.capacity() > kKeep) std::vector<Candidate>().swap(local.candidates);
   return findings;
 }
