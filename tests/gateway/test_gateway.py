@@ -419,7 +419,8 @@ class LoadFailureTest(GatewayTestCase):
         self.post_ok("/v1/completions", completion("stories", 2))
         self.assertGreaterEqual(
             metric_value(metrics(self.port), "hearth_gateway_worker_load_failures_total"), 1)
-        self.assertIn("loading failed", self.gateway.log_text())
+        wait_until(lambda: "loading failed" in self.gateway.log_text(), 10,
+                   "no 'loading failed' line in the gateway's log")
         # After the backoff it is tried again (and fails again the same way).
         time.sleep(0.5)
         again = assert_error(self, post(self.port, "/v1/completions", completion("broken", 2)),

@@ -642,7 +642,9 @@ class FallbackTest(PlacementTestCase):
         reply = post(self.port, chat(), {"x-hearth-workload": "keyless"})
         self.assert_placed(reply, "keyless", "secondary", "cloud")
         self.assertIn("keyless-cloud: backend_unavailable", reply.headers["x-hearth-fallback"])
-        self.assertIn("HEARTH_TEST_UNSET_KEY", self.gateway.log_text())
+        # The gateway's log reaches the file through a pipe: wait for the line, do not race it.
+        wait_until(lambda: "HEARTH_TEST_UNSET_KEY" in self.gateway.log_text(), 10,
+                   "a log line naming the unset variable HEARTH_TEST_UNSET_KEY")
 
     def test_provider_refusing_the_gateway_key_falls_back(self):
         reply = post(self.port, chat(), {"x-hearth-workload": "wrong-key"})

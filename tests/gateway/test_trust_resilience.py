@@ -982,7 +982,8 @@ class BackPressureTest(unittest.TestCase):
                 done_while_locked = dict(results)
             self.assertLess(len(done_while_locked), self.REQUESTS,
                             "no request waited for the locked ledger")
-            self.assertIn("ledger queue full", gateway.log_text())
+            wait_until(lambda: "ledger queue full" in gateway.log_text(), 10,
+                       "no 'ledger queue full' line in the gateway's log")
             self.assertTrue(gateway.alive())
             locker.execute("ROLLBACK")
             locked = False

@@ -378,6 +378,36 @@ TEST(Scanner, EverythingDisabledStillValidatesText) {
   EXPECT_FALSE((*scanner)->scan("bad \xC3"));
 }
 
+// Cards and IP addresses come only from the anchors C++ finds (class_anchors): with every other
+// built-in disabled the Vectorscan database is empty, and they must still be found.
+TEST(Scanner, OnlyTheClassAnchorsLeftStillFindTheirEntities) {
+  ScannerSettings settings;
+  for (const std::string& name : Scanner::builtin_entities()) {
+    if (name != "card" && name != "ip_address") settings.disabled.push_back(name);
+  }
+  auto scanner = Scanner::create(settings);
+  ASSERT_TRUE(scanner);
+  const std::string text =
+      "jane@example.com paid with 4111 1111 1111 1111 from 2001:db8:85a3:1:2:8a2e:370:7334";
+  const auto found = (*scanner)->scan(text);
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->size(), 2u);
+  EXPECT_EQ((*scanner)->entity((*found)[0]).name, "card");
+  EXPECT_EQ(text.substr((*found)[0].begin, (*found)[0].end - (*found)[0].begin),
+            "4111 1111 1111 1111");
+  EXPECT_EQ((*scanner)->entity((*found)[1]).name, "ip_address");
+  EXPECT_EQ(text.substr((*found)[1].begin), "2001:db8:85a3:1:2:8a2e:370:7334");
+
+  // And a configured pattern joins them in the database.
+  settings.custom.push_back({"matter", R"(\bM-\d{6}\b)", {}, "", {}, ""});
+  auto with_custom = Scanner::create(settings);
+  ASSERT_TRUE(with_custom);
+  const auto also = (*with_custom)->scan(text + " M-123456");
+  ASSERT_TRUE(also);
+  ASSERT_EQ(also->size(), 3u);
+  EXPECT_EQ((*with_custom)->entity((*also)[2]).name, "custom:matter");
+}
+
 // --- spans and texts ---
 
 TEST(Scanner, InvalidUtf8IsAnInputErrorWithItsOffset) {
