@@ -471,6 +471,7 @@ int main(int argc, char** argv) {
         measure_stage(all, stage_seconds, [&](std::string_view text) {
           ends.clear();
           hearth::privacy::find_shape_ends(text, ends);
+          hearth::privacy::find_ipv6_ends(text, ends);
           return ends.size();
         });
   }

@@ -8,16 +8,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "privacy/byte_classes.hpp"
+
 namespace hearth::privacy {
 namespace {
-
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-constexpr bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-constexpr bool is_word(char c) { return is_digit(c) || is_upper(c) || is_lower(c) || c == '_'; }
-constexpr bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 enum : std::uint8_t { kWordByte = 1, kUpperByte = 2, kChainSeparator = 4 };
 
@@ -34,21 +28,21 @@ constexpr std::array<std::uint8_t, 256> kByteClasses = [] {
   return classes;
 }();
 
-// Bit i set when data[i] is a digit (or, for colon_mask, a colon), for the `count` (at most 64)
-// bytes at `data`. Most text has long stretches without either, and digit runs of random
+// Bit i set when data[i] is within [first, first + span], for the `count` (at most 64) bytes at
+// `data`. Most text has long stretches without digits or colons, and digit runs of random
 // length made a byte loop mispredict at every run; SSE2 is part of x86-64 itself, so no
 // dispatch is needed.
-std::uint64_t digit_mask(const char* data, std::size_t count) {
+std::uint64_t range_mask(const char* data, std::size_t count, char first, char span) {
 #if defined(__SSE2__)
   if (count == 64) {
-    const __m128i zero = _mm_set1_epi8('0');
-    const __m128i nine = _mm_set1_epi8(9);
+    const __m128i low = _mm_set1_epi8(first);
+    const __m128i width = _mm_set1_epi8(span);
     std::uint64_t mask = 0;
     for (int part = 0; part < 4; ++part) {
       const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * part));
-      const __m128i offset = _mm_sub_epi8(bytes, zero);  // a digit gives 0..9 unsigned
+      const __m128i offset = _mm_sub_epi8(bytes, low);  // in range: 0..span unsigned
       const auto bits = static_cast<std::uint16_t>(
-          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(offset, nine), offset)));
+          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(offset, width), offset)));
       mask |= std::uint64_t{bits} << (16 * part);
     }
     return mask;
@@ -56,29 +50,17 @@ std::uint64_t digit_mask(const char* data, std::size_t count) {
 #endif
   std::uint64_t mask = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    if (is_digit(data[i])) mask |= std::uint64_t{1} << i;
+    const auto offset = static_cast<unsigned char>(data[i] - first);
+    if (offset <= static_cast<unsigned char>(span)) mask |= std::uint64_t{1} << i;
   }
   return mask;
 }
 
+std::uint64_t digit_mask(const char* data, std::size_t count) {
+  return range_mask(data, count, '0', 9);
+}
 std::uint64_t colon_mask(const char* data, std::size_t count) {
-#if defined(__SSE2__)
-  if (count == 64) {
-    const __m128i colon = _mm_set1_epi8(':');
-    std::uint64_t mask = 0;
-    for (int part = 0; part < 4; ++part) {
-      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * part));
-      const auto bits = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, colon)));
-      mask |= std::uint64_t{bits} << (16 * part);
-    }
-    return mask;
-  }
-#endif
-  std::uint64_t mask = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (data[i] == ':') mask |= std::uint64_t{1} << i;
-  }
-  return mask;
+  return range_mask(data, count, ':', 0);
 }
 
 // Sorts what was appended after `first` and drops repeats: ends come per digit run or colon,

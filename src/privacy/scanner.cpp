@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "privacy/byte_classes.hpp"
 #include "privacy/class_anchors.hpp"
 #include "privacy/validators.hpp"
 
@@ -244,16 +245,8 @@ const BuiltinPattern kBuiltinPatterns[] = {
 constexpr std::array<Builtin, 7> kShapeEntities = {kCard,  kIban, kSsn,     kNhs,
                                                    kPhone, kIp,   kPostcode};
 
-// --- byte classes (ASCII only: any byte >= 0x80 is neither letter nor digit here, so a digit
-// run next to a letter of another script still stands alone, as Vectorscan's \b sees it) ---
+// --- byte classes beyond privacy/byte_classes.hpp ---
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-bool is_alpha(char c) { return is_upper(c) || is_lower(c); }
-bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
-bool is_word(char c) { return is_alnum(c) || c == '_'; }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 char to_lower(char c) { return is_upper(c) ? static_cast<char>(c + 32) : c; }
 bool is_base64url(char c) { return is_alnum(c) || c == '-' || c == '_'; }
@@ -2582,7 +2575,7 @@ Expected<std::shared_ptr<const Scanner>, std::string> Scanner::create(
       std::string message = error != nullptr ? error->message : "compilation failed";
       std::string subject = "privacy: ";
       if (error != nullptr && error->expression >= 0) {
-        // error->expression counts the compiled expressions; the shape anchor is not one.
+        // error->expression counts the compiled expressions; class anchors are not among them.
         const Pattern& pattern =
             impl->tables.patterns[ids[static_cast<std::size_t>(error->expression)]];
         subject =
