@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -85,8 +86,15 @@ class KeyRing {
       std::string_view key, std::int64_t now_us) const;
 
  private:
+  // Looked up by a view into the presented key, without copying it.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const ledger::ApiKeyRecord>> by_id_;
+  std::unordered_map<std::string, std::shared_ptr<const ledger::ApiKeyRecord>, IdHash,
+                     std::equal_to<>>
+      by_id_;
 };
 
 }  // namespace hearth::auth

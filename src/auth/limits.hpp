@@ -112,7 +112,4 @@ class BudgetTracker {
   std::map<std::uint64_t, Reservation> reserved_;
 };
 
-// The first microsecond of the calendar month (UTC) containing `time_us`.
-std::int64_t month_start_us(std::int64_t time_us);
-
 }  // namespace hearth::auth

@@ -21,6 +21,7 @@
 #include "auth/limits.hpp"
 #include "cli/commands.hpp"
 #include "cli/time_arguments.hpp"
+#include "common/calendar.hpp"
 #include "config/config.hpp"
 #include "gateway/trust.hpp"
 #include "ledger/records.hpp"
@@ -243,7 +244,7 @@ int keys_list_command(const std::string& config_path, bool json) {
   }
   const auto now = gateway::now_us();
   if (json) {
-    auto spend = store.cloud_spend_since(auth::month_start_us(now));
+    auto spend = store.month_cloud_spend(month_start_us(now));
     if (!spend) {
       return fail(kExitError, command, "could not read this month's spend: {}", spend.error());
     }

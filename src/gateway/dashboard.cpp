@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "advisor/html_report.hpp"
+#include "common/calendar.hpp"
 #include "gateway/trust.hpp"
 
 namespace hearth::gateway {
@@ -148,17 +149,6 @@ nlohmann::json recommendation_items(const advisor::Report& report) {
          {"policy_snippet", workload.policy_snippet}});
   }
   return items;
-}
-
-std::int64_t month_start_us(std::int64_t now) {
-  const auto seconds = static_cast<std::time_t>(now / 1'000'000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  utc.tm_mday = 1;
-  utc.tm_hour = 0;
-  utc.tm_min = 0;
-  utc.tm_sec = 0;
-  return static_cast<std::int64_t>(timegm(&utc)) * 1'000'000;
 }
 
 Dashboard::Dashboard(ledger::Store* store)

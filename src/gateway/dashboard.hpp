@@ -44,9 +44,6 @@ nlohmann::json month_json(const std::vector<ledger::UsageSummaryRow>& by_placeme
 // a table row shows.
 nlohmann::json recommendation_items(const advisor::Report& report);
 
-// The first instant of the current UTC month, in Unix microseconds.
-std::int64_t month_start_us(std::int64_t now_us);
-
 class Dashboard {
  public:
   static constexpr std::chrono::seconds kMonthRefresh{10};

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <span>
 
+#include "common/calendar.hpp"
+
 namespace hearth::gateway {
 
 namespace {
@@ -259,10 +261,10 @@ void Trust::refresh_keys() {
 }
 
 void Trust::refresh_spend() {
-  const auto month = auth::month_start_us(now_us());
+  const auto month = month_start_us(now_us());
   // Read the committed position first: every record up to it is in the store when it is read.
   const std::uint64_t committed = writer_->stats().usage_written.load();
-  auto totals = store_->cloud_spend_since(month);
+  auto totals = store_->month_cloud_spend(month);
   if (!totals) {
     spdlog::warn("could not re-read the month's cloud spend: {}", totals.error());
     return;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "audit/chain.hpp"
+#include "common/calendar.hpp"
 #include "common/utf8.hpp"
 
 namespace hearth::ledger {
@@ -94,6 +95,32 @@ CREATE TABLE audit_anchors (
     // busy_ms: the worker's compute time charged to a local answer (0 for rows written before).
     Migration{2, R"sql(
 ALTER TABLE usage ADD COLUMN busy_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+)sql"},
+    // Running cloud spend per calendar month (UTC), by key and by tenant, kept by append() in the
+    // transaction that adds the records: budgets read a few rows, not a month of usage. Filled
+    // from the records already stored.
+    Migration{3, R"sql(
+CREATE TABLE cloud_spend (
+  month_start_us BIGINT NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  name TEXT NOT NULL,
+  cost_usd DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (month_start_us, scope, name)
+);
+INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
+  SELECT month_start_us, 'key', key_id, SUM(cloud_cost_usd)
+  FROM (SELECT key_id, cloud_cost_usd, EXTRACT(EPOCH FROM date_trunc('month',
+          to_timestamp(time_us / 1000000) AT TIME ZONE 'UTC'))::BIGINT * 1000000
+          AS month_start_us
+        FROM usage WHERE cloud_cost_usd <> 0) AS spent
+  GROUP BY month_start_us, key_id;
+INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
+  SELECT month_start_us, 'tenant', tenant, SUM(cloud_cost_usd)
+  FROM (SELECT tenant, cloud_cost_usd, EXTRACT(EPOCH FROM date_trunc('month',
+          to_timestamp(time_us / 1000000) AT TIME ZONE 'UTC'))::BIGINT * 1000000
+          AS month_start_us
+        FROM usage WHERE cloud_cost_usd <> 0) AS spent
+  GROUP BY month_start_us, tenant;
 )sql"},
 };
 static_assert(kMigrations.back().version == PostgresStore::kSchemaVersion);
@@ -816,6 +843,28 @@ Expected<std::vector<AuditRecord>, std::string> PostgresStore::append(
         return session.failure("inserting usage records");
       }
     }
+    const auto spend = spend_increments(usage);
+    constexpr int kSpendColumnCount = 4;
+    constexpr std::size_t kSpendRowsPerStatement = kMaxParameters / kSpendColumnCount;
+    for (std::size_t first = 0; first < spend.size(); first += kSpendRowsPerStatement) {
+      const auto rows = std::min(kSpendRowsPerStatement, spend.size() - first);
+      Params params;
+      for (std::size_t i = first; i < first + rows; ++i) {
+        params.integer(spend[i].month_start_us)
+            .text(spend[i].scope)
+            .text(spend[i].name)
+            .real(spend[i].cost_usd);
+      }
+      // spend_increments gives each row once and in one order for every gateway: one statement
+      // may not update a row twice, and concurrent upserts lock rows in the same order.
+      const auto sql = multi_row_insert("cloud_spend", "month_start_us, scope, name, cost_usd",
+                                        kSpendColumnCount, rows) +
+                       " ON CONFLICT (month_start_us, scope, name) DO UPDATE SET cost_usd = "
+                       "cloud_spend.cost_usd + EXCLUDED.cost_usd";
+      if (!session.exec(sql, params)) {
+        return session.failure("adding to the month's cloud spend");
+      }
+    }
     std::vector<AuditRecord> records;
     if (!audit.empty()) {
       // Whoever holds this lock owns the head of the chain until its transaction ends;
@@ -999,25 +1048,19 @@ Expected<std::vector<UsageSummaryRow>, std::string> PostgresStore::summarise_usa
       });
 }
 
-Expected<SpendTotals, std::string> PostgresStore::cloud_spend_since(std::int64_t since_us) {
+Expected<SpendTotals, std::string> PostgresStore::month_cloud_spend(std::int64_t month_start_us) {
   return run<SpendTotals>([&](PostgresSession& session) -> Expected<SpendTotals, std::string> {
-    const auto result = session.exec(
-        "SELECT key_id, tenant, GROUPING(key_id), SUM(cloud_cost_usd) FROM usage "
-        "WHERE time_us >= $1 GROUP BY GROUPING SETS ((key_id), (tenant))",
-        Params().integer(since_us));
+    const auto result =
+        session.exec("SELECT scope, name, cost_usd FROM cloud_spend WHERE month_start_us = $1",
+                     Params().integer(month_start_us));
     if (!result) {
-      return session.failure("reading cloud spend");
+      return session.failure("reading the month's cloud spend");
     }
     SpendTotals totals;
     const int rows = PQntuples(result.get());
     for (int row = 0; row < rows; ++row) {
-      const bool by_tenant = cell_integer(result.get(), row, 2) == 1;
-      const double spend = cell_real(result.get(), row, 3);
-      if (by_tenant) {
-        totals.by_tenant[cell(result.get(), row, 1)] = spend;
-      } else {
-        totals.by_key[cell(result.get(), row, 0)] = spend;
-      }
+      auto& into = cell(result.get(), row, 0) == "key" ? totals.by_key : totals.by_tenant;
+      into[cell(result.get(), row, 1)] = cell_real(result.get(), row, 2);
     }
     return totals;
   });
@@ -1180,6 +1223,12 @@ Expected<PurgeResult, std::string> PostgresStore::purge(std::int64_t usage_befor
       return session.failure("purging usage records");
     }
     purged.usage_deleted = affected_rows(usage.get());
+    // A month's totals go once every record of it is gone (the month before the one holding
+    // usage_before_us, and older): until then budgets still count what was purged.
+    if (!session.exec("DELETE FROM cloud_spend WHERE month_start_us < $1",
+                      Params().integer(month_start_us(usage_before_us)))) {
+      return session.failure("purging monthly cloud spend");
+    }
     // The chain head must not move while its oldest records go.
     if (!session.exec("SELECT pg_advisory_xact_lock($1)", Params().integer(kAuditChainLockKey))) {
       return session.failure("waiting for the audit chain lock");

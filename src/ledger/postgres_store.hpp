@@ -17,7 +17,7 @@ namespace hearth::ledger {
 class PostgresStore : public Store {
  public:
   // The newest schema version this code knows; a database migrated further is refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Connects to `url` (a libpq connection string or URI) and brings the schema up to
   // kSchemaVersion. Several gateways may open the same database at once.
@@ -43,7 +43,7 @@ class PostgresStore : public Store {
   Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(UsageGrouping grouping,
                                                                       std::int64_t from_us,
                                                                       std::int64_t to_us) override;
-  Expected<SpendTotals, std::string> cloud_spend_since(std::int64_t since_us) override;
+  Expected<SpendTotals, std::string> month_cloud_spend(std::int64_t month_start_us) override;
 
   Expected<Done, std::string> insert_key(const ApiKeyRecord& key) override;
   Expected<std::vector<ApiKeyRecord>, std::string> list_keys() override;

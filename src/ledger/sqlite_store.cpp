@@ -3,11 +3,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
 #include <optional>
 
 #include "audit/chain.hpp"
+#include "common/calendar.hpp"
 
 namespace hearth::ledger {
 namespace {
@@ -89,6 +91,29 @@ CREATE TABLE audit_anchors (
     {2, R"sql(
 ALTER TABLE usage ADD COLUMN busy_ms REAL NOT NULL DEFAULT 0;
 )sql"},
+    // Running cloud spend per calendar month (UTC), by key and by tenant, kept by append() in the
+    // transaction that adds the records: budgets read a few rows, not a month of usage. Filled
+    // from the records already stored. Nothing reads usage by key or by tenant any more (only
+    // that sum did): two fewer B-trees to update per record.
+    {3, R"sql(
+CREATE TABLE cloud_spend (
+  month_start_us INTEGER NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  name TEXT NOT NULL,
+  cost_usd REAL NOT NULL,
+  PRIMARY KEY (month_start_us, scope, name)
+) WITHOUT ROWID;
+INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
+  SELECT CAST(strftime('%s', time_us / 1000000, 'unixepoch', 'start of month') AS INTEGER)
+           * 1000000, 'key', key_id, SUM(cloud_cost_usd)
+  FROM usage WHERE cloud_cost_usd != 0 GROUP BY 1, 3;
+INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
+  SELECT CAST(strftime('%s', time_us / 1000000, 'unixepoch', 'start of month') AS INTEGER)
+           * 1000000, 'tenant', tenant, SUM(cloud_cost_usd)
+  FROM usage WHERE cloud_cost_usd != 0 GROUP BY 1, 3;
+DROP INDEX IF EXISTS usage_by_key;
+DROP INDEX IF EXISTS usage_by_tenant;
+)sql"},
 };
 
 constexpr int kKnownSchemaVersion = std::end(kMigrations)[-1].version;
@@ -102,6 +127,19 @@ constexpr const char* kUsageColumnsButContent =
     "sensitivity, cloud_cost_usd, avoided_cost_usd";
 std::string usage_columns() { return std::string(kUsageColumnsButContent) + ", content"; }
 constexpr int kUsageColumnCount = 27;
+// Usage rows per INSERT statement in append(): one statement's execution has a fixed cost (its
+// program's start and halt) that a row alone paid about as much as for inserting itself.
+constexpr std::size_t kUsageRowsPerInsert = 32;
+
+// "INSERT INTO usage (...) VALUES (?, ...), ...": `rows` rows of placeholders.
+std::string usage_insert_sql(std::size_t rows) {
+  std::string placeholders = "(?";
+  for (int column = 1; column < kUsageColumnCount; ++column) placeholders += ", ?";
+  placeholders += ")";
+  std::string sql = "INSERT INTO usage (" + usage_columns() + ") VALUES " + placeholders;
+  for (std::size_t row = 1; row < rows; ++row) sql += ", " + placeholders;
+  return sql;
+}
 // UsageColumns::accounting, in the order read_accounting reads them.
 constexpr const char* kAccountingColumns =
     "time_us, workload, placement, model, status, prompt_tokens, cached_tokens, "
@@ -140,6 +178,12 @@ class Use {
     // A null pointer would bind NULL, not "".
     const char* data = value.empty() ? "" : value.data();
     note(sqlite3_bind_text64(statement_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  // Without SQLite's copy: `value` must stay unchanged until this Use ends (it clears the
+  // bindings). For the usage rows, the writer's hottest loop: a copy each was a malloc and a free.
+  void bind_text_in_place(int index, std::string_view value) {
+    const char* data = value.empty() ? "" : value.data();
+    note(sqlite3_bind_text64(statement_, index, data, value.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   void bind_int(int index, const std::optional<std::int64_t>& value) {
     value ? bind_int(index, *value) : note(sqlite3_bind_null(statement_, index));
@@ -267,19 +311,21 @@ void read_accounting(const Use& row, UsageRecord& record) {
   record.avoided_cost_usd = row.real(column++);
 }
 
-void bind_usage(Use& insert, const UsageRecord& record) {
-  int index = 1;
+// Binds the record's columns from parameter `first` on. The record must outlive `insert` (its
+// text is bound in place).
+void bind_usage(Use& insert, const UsageRecord& record, int first) {
+  int index = first;
   insert.bind_int(index++, record.time_us);
-  insert.bind_text(index++, record.request_id);
-  insert.bind_text(index++, record.key_id);
-  insert.bind_text(index++, record.tenant);
-  insert.bind_text(index++, record.workload);
-  insert.bind_text(index++, record.task);
-  insert.bind_text(index++, record.route);
-  insert.bind_text(index++, record.rule);
-  insert.bind_text(index++, record.placement);
-  insert.bind_text(index++, record.backend);
-  insert.bind_text(index++, record.model);
+  insert.bind_text_in_place(index++, record.request_id);
+  insert.bind_text_in_place(index++, record.key_id);
+  insert.bind_text_in_place(index++, record.tenant);
+  insert.bind_text_in_place(index++, record.workload);
+  insert.bind_text_in_place(index++, record.task);
+  insert.bind_text_in_place(index++, record.route);
+  insert.bind_text_in_place(index++, record.rule);
+  insert.bind_text_in_place(index++, record.placement);
+  insert.bind_text_in_place(index++, record.backend);
+  insert.bind_text_in_place(index++, record.model);
   insert.bind_int(index++, record.status);
   insert.bind_int(index++, record.stream ? 1 : 0);
   insert.bind_int(index++, record.prompt_tokens);
@@ -289,14 +335,14 @@ void bind_usage(Use& insert, const UsageRecord& record) {
   insert.bind_real(index++, record.time_to_first_token_ms);
   insert.bind_real(index++, record.overhead_ms);
   insert.bind_real(index++, record.busy_ms);
-  insert.bind_text(index++, record.fallbacks);
-  insert.bind_text(index++, record.escalation);
-  insert.bind_text(index++, record.privacy_action);
-  insert.bind_text(index++, record.sensitivity);
+  insert.bind_text_in_place(index++, record.fallbacks);
+  insert.bind_text_in_place(index++, record.escalation);
+  insert.bind_text_in_place(index++, record.privacy_action);
+  insert.bind_text_in_place(index++, record.sensitivity);
   insert.bind_real(index++, record.cloud_cost_usd);
   insert.bind_real(index++, record.avoided_cost_usd);
-  insert.bind_text(index++, record.content);
-  assert(index == kUsageColumnCount + 1 && "bind_usage binds every usage column");
+  insert.bind_text_in_place(index++, record.content);
+  assert(index == first + kUsageColumnCount && "bind_usage binds every usage column");
 }
 
 AuditRecord read_audit(const Use& row) {
@@ -386,6 +432,11 @@ Expected<std::unique_ptr<Store>, std::string> SqliteStore::open(const std::strin
     return unexpected("the audit anchor interval must be at least 1 (got " +
                       std::to_string(anchor_interval) + ")");
   }
+  // Before SQLite's first use in the process (if something used it before, this changes
+  // nothing): without memory statistics each of its allocations skips a global mutex, and the
+  // ledger writer allocates per row.
+  static const int memory_statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  static_cast<void>(memory_statistics_off);
   sqlite3* db = nullptr;
   const int opened = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -515,16 +566,43 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
   if (auto begun = transaction.begin(); !begun) return unexpected(begun.error());
 
   if (!usage.empty()) {
-    auto insert =
-        statement("INSERT INTO usage (" + usage_columns() +
-                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                  "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)");
-    if (!insert) return unexpected(insert.error());
-    for (const auto& record : usage) {
+    // One statement per row count (index: rows - 1), each prepared once.
+    static const auto insert_sql = [] {
+      std::array<std::string, kUsageRowsPerInsert> sql;
+      for (std::size_t rows = 1; rows <= kUsageRowsPerInsert; ++rows) {
+        sql[rows - 1] = usage_insert_sql(rows);
+      }
+      return sql;
+    }();
+    for (std::size_t next = 0; next < usage.size();) {
+      const std::size_t rows = std::min(kUsageRowsPerInsert, usage.size() - next);
+      auto insert = statement(insert_sql[rows - 1]);
+      if (!insert) return unexpected(insert.error());
       Use use(*insert);
-      bind_usage(use, record);
+      for (std::size_t row = 0; row < rows; ++row) {
+        bind_usage(use, usage[next + row], static_cast<int>(row) * kUsageColumnCount + 1);
+      }
       if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
-        return unexpected(error("inserting a usage record"));
+        return unexpected(error("inserting usage records"));
+      }
+      next += rows;
+    }
+    const auto spend = spend_increments(usage);
+    if (!spend.empty()) {
+      auto upsert = statement(
+          "INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd) "
+          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (month_start_us, scope, name) "
+          "DO UPDATE SET cost_usd = cost_usd + excluded.cost_usd");
+      if (!upsert) return unexpected(upsert.error());
+      for (const auto& increment : spend) {
+        Use use(*upsert);
+        use.bind_int(1, increment.month_start_us);
+        use.bind_text(2, increment.scope);
+        use.bind_text(3, increment.name);
+        use.bind_real(4, increment.cost_usd);
+        if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+          return unexpected(error("adding to the month's cloud spend"));
+        }
       }
     }
   }
@@ -691,23 +769,20 @@ Expected<std::vector<UsageSummaryRow>, std::string> SqliteStore::summarise_usage
   return rows;
 }
 
-Expected<SpendTotals, std::string> SqliteStore::cloud_spend_since(std::int64_t since_us) {
+Expected<SpendTotals, std::string> SqliteStore::month_cloud_spend(std::int64_t month_start_us) {
   std::lock_guard lock(mutex_);
   SpendTotals totals;
-  const std::pair<const char*, std::map<std::string, double, std::less<>>*> queries[] = {
-      {"SELECT key_id, SUM(cloud_cost_usd) FROM usage WHERE time_us >= ?1 GROUP BY key_id",
-       &totals.by_key},
-      {"SELECT tenant, SUM(cloud_cost_usd) FROM usage WHERE time_us >= ?1 GROUP BY tenant",
-       &totals.by_tenant}};
-  for (const auto& [sql, into] : queries) {
-    auto select = statement(sql);
-    if (!select) return unexpected(select.error());
-    Use use(*select);
-    use.bind_int(1, since_us);
-    int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
-    for (; result == SQLITE_ROW; result = use.step()) (*into)[use.text(0)] = use.real(1);
-    if (result != SQLITE_DONE) return unexpected(error("summing cloud spend"));
+  auto select =
+      statement("SELECT scope, name, cost_usd FROM cloud_spend WHERE month_start_us = ?1");
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  use.bind_int(1, month_start_us);
+  int result = use.bind_result() == SQLITE_OK ? use.step() : SQLITE_MISUSE;
+  for (; result == SQLITE_ROW; result = use.step()) {
+    auto& into = use.text(0) == "key" ? totals.by_key : totals.by_tenant;
+    into[use.text(1)] = use.real(2);
   }
+  if (result != SQLITE_DONE) return unexpected(error("reading the month's cloud spend"));
   return totals;
 }
 
@@ -872,6 +947,17 @@ Expected<PurgeResult, std::string> SqliteStore::purge(std::int64_t usage_before_
       return unexpected(error("purging usage records"));
     }
     result.usage_deleted = sqlite3_changes64(db_);
+  }
+  {
+    // A month's totals go once every record of it is gone (the month before the one holding
+    // usage_before_us, and older): until then budgets still count what was purged.
+    auto remove = statement("DELETE FROM cloud_spend WHERE month_start_us < ?1");
+    if (!remove) return unexpected(remove.error());
+    Use use(*remove);
+    use.bind_int(1, month_start_us(usage_before_us));
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+      return unexpected(error("purging monthly cloud spend"));
+    }
   }
   if (auto committed = transaction.commit(); !committed) return unexpected(committed.error());
   return result;

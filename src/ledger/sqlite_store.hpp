@@ -61,7 +61,7 @@ class SqliteStore : public Store {
   Expected<std::vector<UsageSummaryRow>, std::string> summarise_usage(UsageGrouping grouping,
                                                                       std::int64_t from_us,
                                                                       std::int64_t to_us) override;
-  Expected<SpendTotals, std::string> cloud_spend_since(std::int64_t since_us) override;
+  Expected<SpendTotals, std::string> month_cloud_spend(std::int64_t month_start_us) override;
 
   Expected<Done, std::string> insert_key(const ApiKeyRecord& key) override;
   Expected<std::vector<ApiKeyRecord>, std::string> list_keys() override;

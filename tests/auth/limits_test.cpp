@@ -1,6 +1,6 @@
 // Rate limits and budgets: token bucket arithmetic on injected time points, the rate limiter's
 // all-or-nothing admission, retry times, settling and limit changes, exact admission counts under
-// contention, budget reservations, settling and refreshes from the store, and UTC month starts.
+// contention, budget reservations, settling and refreshes from the store.
 #include "auth/limits.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,8 @@
 #include <atomic>
 #include <thread>
 #include <vector>
+
+#include "common/calendar.hpp"
 
 namespace hearth::auth {
 namespace {
@@ -515,37 +517,6 @@ TEST(BudgetTracker, ANewMonthForgetsTheOldOne) {
   // A late answer about January changes nothing.
   tracker.refresh(january_totals, january, 100);
   EXPECT_DOUBLE_EQ(tracker.key_spend(kKey), 5.0);
-}
-
-// ---- month_start_us
-
-TEST(MonthStart, UtcCalendarMonths) {
-  constexpr std::int64_t kSecond = 1'000'000;
-  struct Case {
-    const char* description;
-    std::int64_t time_us;
-    std::int64_t month_start;
-  };
-  // Expected values from `date -u -d 2024-02-01 +%s` and the like.
-  const std::vector<Case> cases = {
-      {"the epoch", 0, 0},
-      {"epoch month, later", 30 * 86400 * kSecond, 0},
-      {"leap day 2024, last microsecond", 1'709'251'200 * kSecond - 1, 1'706'745'600 * kSecond},
-      {"2024-03-01 exactly", 1'709'251'200 * kSecond, 1'709'251'200 * kSecond},
-      {"leap day 2000 (divisible by 400)", 951'825'600 * kSecond, 949'363'200 * kSecond},
-      {"2000-03-01 exactly", 951'868'800 * kSecond, 951'868'800 * kSecond},
-      {"2100-02-28, not a leap year", 4'107'542'399 * kSecond, 4'105'123'200 * kSecond},
-      {"2100-03-01 exactly", 4'107'542'400 * kSecond, 4'107'542'400 * kSecond},
-      {"Dec 2023, last microsecond", 1'704'067'200 * kSecond - 1, 1'701'388'800 * kSecond},
-      {"Jan 2024, first microsecond", 1'704'067'200 * kSecond, 1'704'067'200 * kSecond},
-      {"Jan 2024, mid-month", 1'704'067'200 * kSecond + 14 * 86400 * kSecond + 12345,
-       1'704'067'200 * kSecond},
-      {"before the epoch", -1'468'800 * kSecond + 5, -2'678'400 * kSecond},
-      {"just before the epoch", -1, -2'678'400 * kSecond},
-  };
-  for (const auto& test_case : cases) {
-    EXPECT_EQ(month_start_us(test_case.time_us), test_case.month_start) << test_case.description;
-  }
 }
 
 }  // namespace

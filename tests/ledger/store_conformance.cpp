@@ -342,6 +342,7 @@ TEST_P(StoreConformance, UpgradeFromSchemaVersion1GivesOldRowsZeroBusyTime) {
   // Back to version 1: the busy_ms column and its migration record gone.
   ASSERT_TRUE(store().append(std::vector{scan_sample(8, "new")}, {}));
   execute_raw("ALTER TABLE usage DROP COLUMN busy_ms");
+  execute_raw("DROP TABLE cloud_spend");
   execute_raw("DELETE FROM schema_migrations WHERE version >= 2");
   ASSERT_TRUE(db_.open_again);
   auto again = db_.open_again();
@@ -475,38 +476,108 @@ TEST_P(StoreConformance, SummariesCoverOnlyTheirRange) {
   EXPECT_TRUE(none->empty());
 }
 
-TEST_P(StoreConformance, CloudSpendSinceSumsByKeyAndTenant) {
+constexpr std::int64_t kMarch2024Us = 1'709'251'200'000'000;  // 2024-03-01T00:00:00Z
+constexpr std::int64_t kApril2024Us = 1'711'929'600'000'000;  // 2024-04-01T00:00:00Z
+
+using SpendMap = std::map<std::string, double, std::less<>>;
+
+TEST_P(StoreConformance, MonthCloudSpendSumsByKeyAndTenant) {
   ASSERT_TRUE(store().append(summary_fixture(), {}));
-  // A key or tenant that spent nothing may be listed with 0 or left out.
-  const auto expect_spend = [](const std::map<std::string, double, std::less<>>& actual,
-                               const std::map<std::string, double, std::less<>>& expected) {
-    for (const auto& [name, amount] : expected) {
-      const auto found = actual.find(name);
-      ASSERT_NE(found, actual.end()) << name;
-      EXPECT_DOUBLE_EQ(found->second, amount) << name;
-    }
-    for (const auto& [name, amount] : actual) {
-      if (!expected.contains(name)) {
-        EXPECT_EQ(amount, 0) << name;
-      }
-    }
+  auto march = store().month_cloud_spend(kMarch2024Us);
+  ASSERT_TRUE(march) << march.error();
+  // Keys and tenants that spent nothing (the local rows, the keyless one) are left out.
+  EXPECT_EQ(march->by_key, (SpendMap{{"hk_a", 0.25}, {"hk_b", 0.125}}));
+  EXPECT_EQ(march->by_tenant, (SpendMap{{"acme", 0.25}, {"globex", 0.125}}));
+
+  auto february = store().month_cloud_spend(1'706'745'600'000'000);  // 2024-02-01
+  ASSERT_TRUE(february) << february.error();
+  EXPECT_TRUE(february->by_key.empty());
+  EXPECT_TRUE(february->by_tenant.empty());
+}
+
+TEST_P(StoreConformance, MonthCloudSpendAddsUpAcrossAppendsAndSplitsAtTheMonthsEdge) {
+  ASSERT_TRUE(store().append(summary_fixture(), {}));
+  const auto spent = [](std::int64_t time_us, const char* key, const char* tenant, double cost) {
+    UsageRecord record = usage_at(time_us);
+    record.key_id = key;
+    record.tenant = tenant;
+    record.placement = "cloud";
+    record.cloud_cost_usd = cost;
+    return record;
   };
+  // Twice the same key in one batch, the last microsecond of March and the first of April.
+  ASSERT_TRUE(store().append(std::vector{spent(kApril2024Us - 1, "hk_a", "acme", 0.5),
+                                         spent(kApril2024Us - 2, "hk_a", "acme", 0.0625),
+                                         spent(kApril2024Us, "hk_a", "acme", 2.0),
+                                         spent(kApril2024Us + kDayUs, "hk_c", "globex", 4.0)},
+                             {}));
+  auto march = store().month_cloud_spend(kMarch2024Us);
+  ASSERT_TRUE(march) << march.error();
+  EXPECT_EQ(march->by_key, (SpendMap{{"hk_a", 0.8125}, {"hk_b", 0.125}}));
+  EXPECT_EQ(march->by_tenant, (SpendMap{{"acme", 0.8125}, {"globex", 0.125}}));
+  auto april = store().month_cloud_spend(kApril2024Us);
+  ASSERT_TRUE(april) << april.error();
+  EXPECT_EQ(april->by_key, (SpendMap{{"hk_a", 2.0}, {"hk_c", 4.0}}));
+  EXPECT_EQ(april->by_tenant, (SpendMap{{"acme", 2.0}, {"globex", 4.0}}));
+}
 
-  auto everything = store().cloud_spend_since(0);
-  ASSERT_TRUE(everything) << everything.error();
-  expect_spend(everything->by_key, {{"hk_a", 0.25}, {"hk_b", 0.125}});
-  expect_spend(everything->by_tenant, {{"acme", 0.25}, {"globex", 0.125}});
+TEST_P(StoreConformance, PurgeKeepsAMonthsSpendUntilTheWholeMonthIsOlderThanTheLimit) {
+  ASSERT_TRUE(store().append(summary_fixture(), {}));
+  UsageRecord april = usage_at(kApril2024Us + kDayUs);
+  april.key_id = "hk_a";
+  april.tenant = "acme";
+  april.cloud_cost_usd = 1.0;
+  ASSERT_TRUE(store().append(std::vector{april}, {}));
 
-  // Inclusive: the record at exactly since_us counts.
-  auto from_day_two = store().cloud_spend_since(kMarch9th2024Us + kDayUs);
-  ASSERT_TRUE(from_day_two);
-  expect_spend(from_day_two->by_key, {{"hk_b", 0.125}});
-  expect_spend(from_day_two->by_tenant, {{"globex", 0.125}});
+  // Every March record purged by a limit still in March: budgets still see what March spent
+  // while March may be the current month.
+  auto purged = store().purge(kApril2024Us - 1, 0);
+  ASSERT_TRUE(purged) << purged.error();
+  EXPECT_EQ(purged->usage_deleted, 6);
+  auto march = store().month_cloud_spend(kMarch2024Us);
+  ASSERT_TRUE(march) << march.error();
+  EXPECT_EQ(march->by_key, (SpendMap{{"hk_a", 0.25}, {"hk_b", 0.125}}));
 
-  auto later = store().cloud_spend_since(kMarch9th2024Us + kDayUs + 1);
-  ASSERT_TRUE(later);
-  expect_spend(later->by_key, {});
-  expect_spend(later->by_tenant, {});
+  // A limit from April on: March is wholly older, its totals go; April's stay.
+  ASSERT_TRUE(store().purge(kApril2024Us, 0));
+  march = store().month_cloud_spend(kMarch2024Us);
+  ASSERT_TRUE(march) << march.error();
+  EXPECT_TRUE(march->by_key.empty());
+  EXPECT_TRUE(march->by_tenant.empty());
+  auto april_spend = store().month_cloud_spend(kApril2024Us);
+  ASSERT_TRUE(april_spend) << april_spend.error();
+  EXPECT_EQ(april_spend->by_key, (SpendMap{{"hk_a", 1.0}}));
+  EXPECT_EQ(april_spend->by_tenant, (SpendMap{{"acme", 1.0}}));
+}
+
+TEST_P(StoreConformance, UpgradeFromSchemaVersion2FillsTheMonthlySpendFromStoredRecords) {
+  ASSERT_TRUE(store().append(summary_fixture(), {}));
+  UsageRecord last_of_march = usage_at(kApril2024Us - 1);
+  last_of_march.key_id = "hk_a";
+  last_of_march.tenant = "acme";
+  last_of_march.cloud_cost_usd = 0.5;
+  UsageRecord first_of_april = usage_at(kApril2024Us);
+  first_of_april.key_id = "hk_a";
+  first_of_april.tenant = "acme";
+  first_of_april.cloud_cost_usd = 2.0;
+  ASSERT_TRUE(store().append(std::vector{last_of_march, first_of_april}, {}));
+  // Back to version 2: no totals table, no record of migration 3.
+  execute_raw("DROP TABLE cloud_spend");
+  execute_raw("DELETE FROM schema_migrations WHERE version >= 3");
+  ASSERT_TRUE(db_.open_again);
+  auto again = db_.open_again();
+  ASSERT_TRUE(again) << again.error();
+  auto version = (*again)->schema_version();
+  ASSERT_TRUE(version);
+  EXPECT_GE(*version, 3);
+  auto march = (*again)->month_cloud_spend(kMarch2024Us);
+  ASSERT_TRUE(march) << march.error();
+  EXPECT_EQ(march->by_key, (SpendMap{{"hk_a", 0.75}, {"hk_b", 0.125}}));
+  EXPECT_EQ(march->by_tenant, (SpendMap{{"acme", 0.75}, {"globex", 0.125}}));
+  auto april = (*again)->month_cloud_spend(kApril2024Us);
+  ASSERT_TRUE(april) << april.error();
+  EXPECT_EQ(april->by_key, (SpendMap{{"hk_a", 2.0}}));
+  EXPECT_EQ(april->by_tenant, (SpendMap{{"acme", 2.0}}));
 }
 
 // ---- keys ----

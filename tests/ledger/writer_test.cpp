@@ -66,7 +66,7 @@ class FakeStore : public Store {
                                                                       std::int64_t) override {
     return unexpected(std::string("not in the fake"));
   }
-  Expected<SpendTotals, std::string> cloud_spend_since(std::int64_t) override {
+  Expected<SpendTotals, std::string> month_cloud_spend(std::int64_t) override {
     return unexpected(std::string("not in the fake"));
   }
   Expected<Done, std::string> insert_key(const ApiKeyRecord&) override {
