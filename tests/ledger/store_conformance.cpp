@@ -177,7 +177,16 @@ TEST_P(StoreConformance, UsageRecordsKeepEveryField) {
   UsageRecord zero_ttft = usage_at(kMarch9th2024Us + 300'000, "zero");
   zero_ttft.time_to_first_token_ms = 0.0;  // present, and distinct from absent
 
-  const std::vector<UsageRecord> written{full, minimal, zero_ttft};
+  // What a bulk format could take for its own syntax: separators, line ends, escapes, the
+  // spelling of NULL.
+  UsageRecord separators = usage_at(kMarch9th2024Us + 400'000, "tab\there");
+  separators.tenant = "line\nbreak\r\n";
+  separators.workload = "back\\slash \\t \\n";
+  separators.fallbacks = "\\N";
+  separators.escalation = "\\";
+  separators.content = "a,b;c|d\"e'f\tg\n\\.\n";
+
+  const std::vector<UsageRecord> written{full, minimal, zero_ttft, separators};
   auto appended = store().append(written, {});
   ASSERT_TRUE(appended) << appended.error();
   EXPECT_TRUE(appended->empty());
