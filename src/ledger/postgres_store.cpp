@@ -404,7 +404,10 @@ class Params {
 class CopyRows {
  public:
   CopyRows& text(std::string_view value) {
-    for (const char c : storable_text(value)) {
+    // Copied only in the rare case there is something to replace.
+    const bool storable = value.find('\0') == std::string_view::npos && is_valid_utf8(value);
+    const std::string replaced = storable ? std::string() : storable_text(value);
+    for (const char c : storable ? value : std::string_view(replaced)) {
       switch (c) {
         case '\\':
           data_ += "\\\\";

@@ -13,21 +13,27 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kFirstBackoff{50};
 constexpr std::chrono::milliseconds kLongestBackoff{2'000};
 
-// Moves up to `count` items from the front of `queue` into a vector.
+// Takes up to `count` items from the front of `queue` into `batch` (empty, kept from an earlier
+// batch for its capacity). The usual case, everything queued fitting one batch, swaps the
+// vectors: no record is moved, and the queue goes on in storage that already has room.
 template <class T>
-std::vector<T> take_front(std::deque<T>& queue, std::size_t count) {
-  count = std::min(count, queue.size());
-  std::vector<T> taken(std::make_move_iterator(queue.begin()),
-                       std::make_move_iterator(queue.begin() + static_cast<std::ptrdiff_t>(count)));
-  queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(count));
-  return taken;
+void take_front(std::vector<T>& queue, std::size_t count, std::vector<T>& batch) {
+  assert(batch.empty() && "a batch starts empty");
+  if (queue.size() <= count) {
+    queue.swap(batch);
+    return;
+  }
+  const auto end = queue.begin() + static_cast<std::ptrdiff_t>(count);
+  batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
+  queue.erase(queue.begin(), end);
 }
 
 // Puts a batch that failed back at the front of `queue`, ahead of what was pushed meanwhile.
 template <class T>
-void put_back(std::deque<T>& queue, std::vector<T>& batch) {
+void put_back(std::vector<T>& queue, std::vector<T>& batch) {
   queue.insert(queue.begin(), std::make_move_iterator(batch.begin()),
                std::make_move_iterator(batch.end()));
+  batch.clear();
 }
 
 }  // namespace
@@ -103,6 +109,9 @@ std::string LedgerWriter::last_error() const {
 }
 
 void LedgerWriter::run() {
+  // The batch being written; between batches, empty storage the queue swaps into.
+  std::vector<UsageRecord> usage;
+  std::vector<AuditEvent> audit;
   std::chrono::milliseconds backoff{0};
   std::optional<Clock::time_point> drain_deadline;
   std::unique_lock lock(mutex_);
@@ -123,22 +132,29 @@ void LedgerWriter::run() {
       });
     }
 
-    auto usage = take_front(usage_, settings_.max_batch);
-    auto audit = take_front(audit_, settings_.max_batch);
+    take_front(usage_, settings_.max_batch, usage);
+    take_front(audit_, settings_.max_batch, audit);
     // The store has its own lock; pushes go on while the batch is written.
     lock.unlock();
     const auto started = Clock::now();
     auto appended = store_.append(usage, audit);
     const std::chrono::duration<double> took = Clock::now() - started;
+    const auto usage_count = usage.size();
+    const auto audit_count = audit.size();
+    if (appended) {
+      // Freed before the lock is taken again, so pushes do not wait on it; the storage stays.
+      usage.clear();
+      audit.clear();
+    }
     lock.lock();
 
     if (appended) {
-      usage_committed_ += usage.size();
-      audit_committed_ += audit.size();
-      stats_.usage_written.fetch_add(usage.size(), std::memory_order_relaxed);
-      stats_.audit_written.fetch_add(audit.size(), std::memory_order_relaxed);
+      usage_committed_ += usage_count;
+      audit_committed_ += audit_count;
+      stats_.usage_written.fetch_add(usage_count, std::memory_order_relaxed);
+      stats_.audit_written.fetch_add(audit_count, std::memory_order_relaxed);
       stats_.batches.fetch_add(1, std::memory_order_relaxed);
-      stats_.queued.fetch_sub(static_cast<std::int64_t>(usage.size() + audit.size()),
+      stats_.queued.fetch_sub(static_cast<std::int64_t>(usage_count + audit_count),
                               std::memory_order_relaxed);
       stats_.last_batch_seconds.store(took.count(), std::memory_order_relaxed);
       last_error_.clear();

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "ledger/store.hpp"
 
@@ -64,8 +64,8 @@ class LedgerWriter {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable committed_;
-  std::deque<UsageRecord> usage_;
-  std::deque<AuditEvent> audit_;
+  std::vector<UsageRecord> usage_;
+  std::vector<AuditEvent> audit_;
   // Counted per kind: the two queues drain at their own pace (max_batch each per batch), so only
   // per-kind counts tell flush() that everything pushed before it is committed.
   std::uint64_t usage_pushed_ = 0;  // ever
