@@ -18,7 +18,6 @@
 
 #include "audit/chain.hpp"
 #include "auth/api_keys.hpp"
-#include "auth/limits.hpp"
 #include "cli/commands.hpp"
 #include "cli/time_arguments.hpp"
 #include "common/calendar.hpp"

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
-#include <ctime>
 #include <exception>
 #include <utility>
 

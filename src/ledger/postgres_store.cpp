@@ -155,14 +155,16 @@ std::int64_t now_us() {
 }
 
 // PostgreSQL text holds neither NUL nor malformed UTF-8, and a batch it refuses would be retried
-// forever by the writer: such bytes become U+FFFD instead.
-std::string storable_text(std::string_view text) {
+// forever by the writer: such bytes become U+FFFD instead. `text` itself when it holds none
+// (the usual case, without a copy), else the text with them replaced, kept in `replaced`.
+std::string_view storable(std::string_view text, std::string& replaced) {
   const bool has_nul = text.find('\0') != std::string_view::npos;
   if (!has_nul && is_valid_utf8(text)) {
-    return std::string(text);
+    return text;
   }
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  std::string result;
+  std::string& result = replaced;
+  result.clear();
   result.reserve(text.size() + 8);
   while (!text.empty()) {
     const auto bad = first_invalid_utf8(text);
@@ -181,6 +183,20 @@ std::string storable_text(std::string_view text) {
     text.remove_prefix(bad + 1);
   }
   return result;
+}
+
+std::string storable_text(std::string_view text) {
+  std::string replaced;
+  return std::string(storable(text, replaced));
+}
+
+// The shortest text that reads back as exactly `value`, appended to `out`.
+template <class Number>
+void append_number(std::string& out, Number value) {
+  std::array<char, 64> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  assert(ec == std::errc() && "64 characters hold any number");
+  out.append(buffer.data(), end);
 }
 
 // Scopes as a JSON array of strings, the form both stores keep them in.
@@ -357,11 +373,9 @@ class Params {
     return *this;
   }
   Params& real(double value) {
-    // The shortest text that reads back as exactly this double.
-    std::array<char, 64> buffer{};
-    const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-    assert(ec == std::errc() && "64 characters hold any double");
-    values_.emplace_back(std::string(buffer.data(), end));
+    std::string text;
+    append_number(text, value);
+    values_.emplace_back(std::move(text));
     return *this;
   }
   Params& boolean(bool value) {
@@ -404,10 +418,7 @@ class Params {
 class CopyRows {
  public:
   CopyRows& text(std::string_view value) {
-    // Copied only in the rare case there is something to replace.
-    const bool storable = value.find('\0') == std::string_view::npos && is_valid_utf8(value);
-    const std::string replaced = storable ? std::string() : storable_text(value);
-    for (const char c : storable ? value : std::string_view(replaced)) {
+    for (const char c : storable(value, replaced_)) {
       switch (c) {
         case '\\':
           data_ += "\\\\";
@@ -429,19 +440,12 @@ class CopyRows {
     return *this;
   }
   CopyRows& integer(std::int64_t value) {
-    std::array<char, 24> buffer{};
-    const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-    assert(ec == std::errc() && "24 characters hold any 64-bit integer");
-    data_.append(buffer.data(), end);
+    append_number(data_, value);
     data_ += '\t';
     return *this;
   }
   CopyRows& real(double value) {
-    // The shortest text that reads back as exactly this double, as Params::real.
-    std::array<char, 64> buffer{};
-    const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-    assert(ec == std::errc() && "64 characters hold any double");
-    data_.append(buffer.data(), end);
+    append_number(data_, value);
     data_ += '\t';
     return *this;
   }
@@ -465,6 +469,7 @@ class CopyRows {
 
  private:
   std::string data_;
+  std::string replaced_;  // storable()'s room for a text it must change
 };
 
 struct ResultDeleter {
