@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/json_fields.hpp"
+#include "api/json_reading.hpp"
 #include "api/json_text.hpp"
 
 namespace hearth::api {
@@ -869,6 +870,7 @@ void read_placement_facts(const json& body, RoutingFields& fields) {
     fields.logprobs = (logprobs->is_boolean() && logprobs->get<bool>()) ||
                       (logprobs->is_number_integer() && logprobs->get<std::int64_t>() > 0);
   }
+  fields.has_stream_options = body.contains("stream_options");
   if (const json* options = find_optional(body, "stream_options");
       options && options->is_object()) {
     auto usage = options->find("include_usage");
@@ -999,7 +1001,155 @@ AnswerSummary read_answer(const json& body) {
 
 }  // namespace
 
+namespace {
+
+// read_routing_fields() on simdjson's reading, for the requests it can answer exactly as the
+// nlohmann reading does (the last of a repeated key counts, null counts as absent); nullopt
+// sends the body to that reading: whatever simdjson refuses, a field of the wrong type (for the
+// error naming it), keep_alive, tools (their size is counted from their JSON text) and a JSON
+// schema (kept as text).
+using simdjson::dom::array;
+using simdjson::dom::object;
+
+std::optional<JsonElement> present_member(JsonElement value, std::string_view key) {
+  auto found = last_member(value, key);
+  if (found && found->is_null()) found.reset();
+  return found;
+}
+
+std::optional<std::int64_t> integer_of(JsonElement value) {
+  std::int64_t number = 0;
+  if (value.get(number) == simdjson::SUCCESS) return number;
+  std::uint64_t unsigned_number = 0;
+  if (value.get(unsigned_number) == simdjson::SUCCESS) {
+    return static_cast<std::int64_t>(unsigned_number);  // as nlohmann's get<int64_t>
+  }
+  return std::nullopt;
+}
+
+std::size_t text_characters_of(JsonElement value) {
+  if (const auto text = string_value(value)) return text->size();
+  std::size_t total = 0;
+  if (array items; value.get(items) == simdjson::SUCCESS) {
+    for (const JsonElement item : items) total += text_characters_of(item);
+  } else if (value.is_object()) {
+    for (const char* key :
+         {"content", "text", "prompt", "input", "query", "documents", "arguments", "name"}) {
+      if (const auto found = last_member(value, key)) total += text_characters_of(*found);
+    }
+    if (const auto calls = last_member(value, "tool_calls")) {
+      const auto add_call = [&](JsonElement call) {
+        if (const auto function = last_member(call, "function")) {
+          total += text_characters_of(*function);
+        }
+      };
+      if (array list; calls->get(list) == simdjson::SUCCESS) {
+        for (const JsonElement call : list) add_call(call);
+      } else if (object members; calls->get(members) == simdjson::SUCCESS) {
+        for (const simdjson::dom::key_value_pair member : members) add_call(member.value);
+      }
+    }
+  }
+  return total;
+}
+
+bool has_image_part_of(JsonElement messages) {
+  array list;
+  if (messages.get(list) != simdjson::SUCCESS) return false;
+  for (const JsonElement message : list) {
+    const auto content = last_member(message, "content");
+    array parts;
+    if (!content || content->get(parts) != simdjson::SUCCESS) continue;
+    for (const JsonElement part : parts) {
+      const auto type = last_member(part, "type");
+      const auto name = type ? string_value(*type) : std::nullopt;
+      if (name && (*name == "image_url" || *name == "input_image" || *name == "image")) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
+  const std::optional<JsonElement> root = parse_for_reading(body);
+  if (!root || !root->is_object()) return std::nullopt;
+  RoutingFields fields;
+  if (present_member(*root, "keep_alive")) return std::nullopt;
+  if (const auto tools = present_member(*root, "tools")) {
+    array list;
+    if (tools->get(list) == simdjson::SUCCESS && list.size() > 0) return std::nullopt;
+  }
+  if (const auto model = present_member(*root, "model")) {
+    const auto name = string_value(*model);
+    if (!name) return std::nullopt;
+    fields.model = *name;
+  }
+  if (const auto stream = present_member(*root, "stream")) {
+    if (stream->get(fields.stream) != simdjson::SUCCESS) return std::nullopt;
+  }
+  if (const auto metadata = present_member(*root, "metadata")) {
+    if (const auto workload = last_member(*metadata, "workload")) {
+      if (const auto name = string_value(*workload)) fields.workload = *name;
+    }
+  }
+  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+    if (const auto value = present_member(*root, key)) {
+      if (const auto number = integer_of(*value)) {
+        fields.max_tokens = number;
+        break;
+      }
+    }
+  }
+  std::size_t characters = 0;
+  if (const auto messages = present_member(*root, "messages")) {
+    fields.has_images = has_image_part_of(*messages);
+    characters += text_characters_of(*messages);
+  }
+  for (const char* key : {"prompt", "input", "query", "documents"}) {
+    if (const auto value = present_member(*root, key)) characters += text_characters_of(*value);
+  }
+  fields.estimated_prompt_tokens = static_cast<std::int64_t>((characters + 3) / 4);
+  if (const auto logprobs = present_member(*root, "logprobs")) {
+    bool wanted = false;
+    const auto number = integer_of(*logprobs);
+    fields.logprobs =
+        (logprobs->get(wanted) == simdjson::SUCCESS && wanted) || (number && *number > 0);
+  }
+  fields.has_stream_options = last_member(*root, "stream_options").has_value();
+  if (const auto options = present_member(*root, "stream_options")) {
+    bool include = false;
+    const auto usage = last_member(*options, "include_usage");
+    fields.include_usage = usage && usage->get(include) == simdjson::SUCCESS && include;
+  }
+  if (const auto format = present_member(*root, "response_format")) {
+    const auto type = last_member(*format, "type");
+    const auto name = type ? string_value(*type) : std::nullopt;
+    if (name == "json_schema") return std::nullopt;
+    if (name == "json_object") fields.response_format = *name;
+  }
+  return fields;
+}
+
+// `"stream_options":{"include_usage":true}` put first in a JSON object that has no such member.
+std::optional<std::string> with_usage_member(std::string_view body) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const std::size_t open = body.find_first_not_of(kSpace);
+  if (open == std::string_view::npos || body[open] != '{') return std::nullopt;
+  const std::size_t next = body.find_first_not_of(kSpace, open + 1);
+  std::string out;
+  out.reserve(body.size() + 48);
+  out.append(body.substr(0, open + 1));
+  out += R"("stream_options":{"include_usage":true})";
+  if (next != std::string_view::npos && body[next] != '}') out += ',';
+  out.append(body.substr(open + 1));
+  return out;
+}
+
+}  // namespace
+
 Expected<RoutingFields, ApiError> parse_routing_fields(std::string_view body) {
+  if (auto fields = read_routing_fields_fast(body)) return std::move(*fields);
   return parse_with<RoutingFields>(body, read_routing_fields);
 }
 
@@ -1010,11 +1160,90 @@ Expected<std::string, ApiError> replace_model(std::string_view body, const std::
 
 Expected<std::string, ApiError> rewrite_body(std::string_view body, const BodyRewrite& rewrite,
                                              bool is_chat) {
+  if (rewrite.request_usage && rewrite.without_stream_options && !rewrite.model &&
+      !rewrite.request_logprobs) {
+    if (auto rewritten = with_usage_member(body)) return std::move(*rewritten);
+  }
   return parse_with<std::string>(
       body, [&](json document) { return read_and_rewrite(std::move(document), rewrite, is_chat); });
 }
 
+namespace {
+
+// read_answer() on simdjson's reading of the answer: the same fields, the same rules (the last
+// of a repeated key counts, as in nlohmann's document).
+std::int64_t integer_or_zero(std::optional<JsonElement> value) {
+  std::int64_t number = 0;
+  if (value && value->get(number) == simdjson::SUCCESS) return number;
+  std::uint64_t unsigned_number = 0;  // beyond int64: nlohmann's get<int64_t> wraps it too
+  if (value && value->get(unsigned_number) == simdjson::SUCCESS) {
+    return static_cast<std::int64_t>(unsigned_number);
+  }
+  return 0;
+}
+
+std::optional<AnswerSummary> read_answer_fast(std::string_view body) {
+  const std::optional<JsonElement> root = parse_for_reading(body);
+  if (!root || !root->is_object()) return std::nullopt;
+  AnswerSummary summary;
+  if (const auto usage = last_member(*root, "usage"); usage && usage->is_object()) {
+    summary.prompt_tokens = integer_or_zero(last_member(*usage, "prompt_tokens"));
+    summary.completion_tokens = integer_or_zero(last_member(*usage, "completion_tokens"));
+    if (const auto details = last_member(*usage, "prompt_tokens_details");
+        details && details->is_object()) {
+      summary.cached_tokens = integer_or_zero(last_member(*details, "cached_tokens"));
+    }
+  }
+  const auto choices = last_member(*root, "choices");
+  simdjson::dom::array choice_list;
+  if (!choices || choices->get(choice_list) != simdjson::SUCCESS || choice_list.size() == 0) {
+    return summary;
+  }
+  summary.has_choices = true;
+  const JsonElement choice = choice_list.at(0).value_unsafe();
+  if (const auto reason = last_member(choice, "finish_reason")) {
+    if (const auto text = string_value(*reason)) summary.finish_reason = *text;
+  }
+  if (const auto message = last_member(choice, "message"); message && message->is_object()) {
+    if (const auto content = last_member(*message, "content")) {
+      if (const auto text = string_value(*content)) summary.content = *text;
+    }
+    simdjson::dom::array calls;
+    if (const auto tool_calls = last_member(*message, "tool_calls");
+        tool_calls && tool_calls->get(calls) == simdjson::SUCCESS) {
+      summary.tool_calls = static_cast<int>(calls.size());
+    }
+  } else if (const auto text_member = last_member(choice, "text")) {
+    if (const auto text = string_value(*text_member)) summary.content = *text;
+  }
+  double sum = 0;
+  const auto add_logprob = [&](std::optional<JsonElement> value) {
+    double number = 0;
+    if (value && value->get(number) == simdjson::SUCCESS) {
+      sum += number;
+      ++summary.logprob_tokens;
+    }
+  };
+  if (const auto logprobs = last_member(choice, "logprobs"); logprobs && logprobs->is_object()) {
+    simdjson::dom::array values;
+    if (const auto content = last_member(*logprobs, "content");
+        content && content->get(values) == simdjson::SUCCESS) {
+      for (const JsonElement token : values) add_logprob(last_member(token, "logprob"));
+    } else if (const auto token_logprobs = last_member(*logprobs, "token_logprobs");
+               token_logprobs && token_logprobs->get(values) == simdjson::SUCCESS) {
+      for (const JsonElement value : values) add_logprob(value);
+    }
+  }
+  if (summary.logprob_tokens > 0) {
+    summary.mean_logprob = sum / summary.logprob_tokens;
+  }
+  return summary;
+}
+
+}  // namespace
+
 Expected<AnswerSummary, std::string> summarize_answer(std::string_view body) {
+  if (auto summary = read_answer_fast(body)) return std::move(*summary);
   try {
     return read_answer(json::parse(body));
   } catch (const std::exception& e) {

@@ -49,8 +49,9 @@ struct RoutingFields {
   // definitions), over four: the usual rule of thumb for English with BPE vocabularies. The
   // backend's tokenizer is not at hand here; the estimate only has to place the request.
   std::int64_t estimated_prompt_tokens = 0;
-  bool logprobs = false;       // the client asked for log-probabilities
-  bool include_usage = false;  // stream_options.include_usage
+  bool logprobs = false;            // the client asked for log-probabilities
+  bool include_usage = false;       // stream_options.include_usage
+  bool has_stream_options = false;  // a "stream_options" member, of any value
   // response_format: "json_object" or "json_schema" (then `json_schema` holds the schema, dumped);
   // "" when absent or "text".
   std::string response_format;
@@ -67,6 +68,9 @@ struct BodyRewrite {
   std::optional<std::string> model;
   bool request_logprobs = false;  // "logprobs": true (chat) or "logprobs": 1 (completions)
   bool request_usage = false;     // "stream_options": {"include_usage": true}
+  // RoutingFields::has_stream_options was false: when usage is all there is to ask for, the
+  // member is put in front of the client's bytes instead of rebuilding the body.
+  bool without_stream_options = false;
 };
 Expected<std::string, ApiError> rewrite_body(std::string_view body, const BodyRewrite& rewrite,
                                              bool is_chat);

@@ -501,6 +501,7 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
     }
     rewrite.request_logprobs = add_logprobs;
     rewrite.request_usage = want_usage;
+    rewrite.without_stream_options = !plan.fields.has_stream_options;
     if (rewrite.model || rewrite.request_logprobs || rewrite.request_usage) {
       auto rewritten = api::rewrite_body(source_body, rewrite, is_chat);
       if (!rewritten) {

@@ -125,6 +125,10 @@ std::string redact_answer_secrets(const privacy::Scanner& scanner, const std::st
       ++found[entity.name];
     }
     if (copied > 0) {
+      if (!texts->prepare_replacements()) {
+        // Never expected; the secret must not go out all the same.
+        return R"({"error":{"message":"The answer held a secret and could not be redacted","type":"server_error","param":null,"code":"redaction_failed"}})";
+      }
       rewritten.append(text, copied);
       texts->replace(index, std::move(rewritten));
       changed = true;

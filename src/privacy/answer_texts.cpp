@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "api/json_reading.hpp"
 #include "api/json_text.hpp"
 
 namespace hearth::privacy {
@@ -178,6 +179,90 @@ void flush_choice(std::map<Key, StreamRestorer>& restorers, json& choice, int ch
   }
 }
 
+// The same readings on simdjson's document (api/json_reading.hpp), for the answers and events
+// that are only scanned, not rewritten. A scan must see every text a client could read, so a
+// repeated key is visited each time it appears, where nlohmann's document keeps only the last.
+using api::JsonElement;
+
+// int_member() on simdjson's document.
+int int_member_of(JsonElement object, std::string_view key, int fallback) {
+  const auto found = api::last_member(object, key);
+  std::int64_t value = 0;
+  if (!found || found->get(value) != simdjson::SUCCESS) {
+    std::uint64_t unsigned_value = 0;
+    if (found && found->get(unsigned_value) == simdjson::SUCCESS && unsigned_value <= INT_MAX) {
+      return static_cast<int>(unsigned_value);
+    }
+    return fallback;
+  }
+  return value >= 0 && value <= INT_MAX ? static_cast<int>(value) : fallback;
+}
+
+bool is_answer(JsonElement document) {
+  if (!document.is_object() || api::last_member(document, "error")) return false;
+  const auto choices = api::last_member(document, "choices");
+  return choices && choices->is_array();
+}
+
+template <class Visit>
+void for_each_string_member(JsonElement object, std::string_view key, Visit visit) {
+  api::for_each_member(object, key, [&](JsonElement value) {
+    if (const auto text = api::string_value(value)) visit(*text);
+  });
+}
+
+template <class Visit>
+void for_each_array_element(JsonElement object, std::string_view key, Visit visit) {
+  api::for_each_member(object, key, [&](JsonElement value) {
+    simdjson::dom::array elements;
+    if (value.get(elements) != simdjson::SUCCESS) return;
+    for (const JsonElement element : elements) visit(element);
+  });
+}
+
+template <class Visit>
+void for_each_object_member(JsonElement object, std::string_view key, Visit visit) {
+  api::for_each_member(object, key, [&](JsonElement value) {
+    if (value.is_object()) visit(value);
+  });
+}
+
+void collect_answer_texts(JsonElement answer, std::vector<std::string>& texts) {
+  const auto keep = [&](std::string_view text) { texts.emplace_back(text); };
+  for_each_array_element(answer, "choices", [&](JsonElement choice) {
+    for_each_string_member(choice, "text", keep);
+    for_each_object_member(choice, "message", [&](JsonElement message) {
+      for_each_string_member(message, "content", keep);
+      for_each_array_element(message, "content", [&](JsonElement part) {
+        for_each_string_member(part, "text", keep);
+        for_each_string_member(part, "refusal", keep);
+      });
+      for_each_string_member(message, "reasoning_content", keep);
+      for_each_string_member(message, "refusal", keep);
+      for_each_array_element(message, "tool_calls", [&](JsonElement call) {
+        for_each_object_member(call, "function", [&](JsonElement function) {
+          for_each_string_member(function, "arguments", keep);
+        });
+      });
+      for_each_object_member(message, "function_call", [&](JsonElement function_call) {
+        for_each_string_member(function_call, "arguments", keep);
+      });
+    });
+  });
+}
+
+void collect_all_strings(JsonElement value, std::vector<std::string>& texts) {
+  if (const auto text = api::string_value(value)) {
+    texts.emplace_back(*text);
+  } else if (simdjson::dom::array elements; value.get(elements) == simdjson::SUCCESS) {
+    for (const JsonElement element : elements) collect_all_strings(element, texts);
+  } else if (simdjson::dom::object object; value.get(object) == simdjson::SUCCESS) {
+    for (const simdjson::dom::key_value_pair field : object) {
+      collect_all_strings(field.value, texts);
+    }
+  }
+}
+
 }  // namespace
 
 std::string restore_answer(std::string_view body, const Redaction& redaction) {
@@ -195,6 +280,15 @@ std::string restore_answer(std::string_view body, const Redaction& redaction) {
 
 std::vector<std::string> answer_texts(std::string_view body) {
   std::vector<std::string> texts;
+  if (const std::optional<JsonElement> document = api::parse_for_reading(body)) {
+    // An error may echo anything the request carried.
+    if (is_answer(*document)) {
+      collect_answer_texts(*document, texts);
+    } else {
+      collect_all_strings(*document, texts);
+    }
+    return texts;
+  }
   const std::optional<json> document = parse_untrusted(body);
   if (!document) {
     if (!body.empty()) texts.emplace_back(body);
@@ -214,7 +308,9 @@ std::vector<std::string> answer_texts(std::string_view body) {
 std::string StreamAnswerRestorer::feed(std::string_view bytes) {
   if (redaction_->empty()) {
     for (const api::SseEvent& event : parser_.feed(bytes)) {
-      if (!event.is_done()) restore_data(event.data, /*rewrite=*/false);
+      if (!event.is_done() && !collect_texts(event.data)) {
+        restore_data(event.data, /*rewrite=*/false);
+      }
     }
     return std::string(bytes);
   }
@@ -246,6 +342,53 @@ void StreamAnswerRestorer::on_event(const api::SseEvent& event, std::string& out
     out += '\n';
   }
   out += api::sse_data(data);
+}
+
+bool StreamAnswerRestorer::collect_texts(std::string_view data) {
+  const std::optional<JsonElement> document = api::parse_for_reading(data);
+  if (!document) return false;
+  if (!is_answer(*document)) return true;  // an error or a stranger: no answer text
+  api::for_each_member(*document, "choices", [&](JsonElement choice_list) {
+    simdjson::dom::array choices;
+    if (choice_list.get(choices) != simdjson::SUCCESS) return;
+    int choice_position = 0;
+    for (const JsonElement choice : choices) {
+      if (!choice.is_object()) {
+        ++choice_position;
+        continue;
+      }
+      const int choice_index = int_member_of(choice, "index", choice_position++);
+      const auto keep = [&](int field, int tool_index) {
+        return [this, key = Key{choice_index, field, tool_index}](std::string_view piece) {
+          upstream_[key] += piece;
+        };
+      };
+      for_each_object_member(choice, "delta", [&](JsonElement delta) {
+        for_each_string_member(delta, "content", keep(kContent, 0));
+        for_each_string_member(delta, "reasoning_content", keep(kReasoning, 0));
+        for_each_string_member(delta, "refusal", keep(kRefusal, 0));
+        api::for_each_member(delta, "tool_calls", [&](JsonElement call_list) {
+          simdjson::dom::array calls;
+          if (call_list.get(calls) != simdjson::SUCCESS) return;
+          int call_position = 0;
+          for (const JsonElement call : calls) {
+            const int call_index =
+                call.is_object() ? int_member_of(call, "index", call_position) : -1;
+            ++call_position;
+            if (call_index < 0) continue;
+            for_each_object_member(call, "function", [&](JsonElement function) {
+              for_each_string_member(function, "arguments", keep(kToolArguments, call_index));
+            });
+          }
+        });
+        for_each_object_member(delta, "function_call", [&](JsonElement function_call) {
+          for_each_string_member(function_call, "arguments", keep(kFunctionCallArguments, 0));
+        });
+      });
+      for_each_string_member(choice, "text", keep(kText, 0));
+    }
+  });
+  return true;
 }
 
 StreamRestorer& StreamAnswerRestorer::restorer(const Key& key) {

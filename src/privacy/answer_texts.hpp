@@ -48,6 +48,9 @@ class StreamAnswerRestorer {
   // JSON) restored as plain text. Its texts are kept for upstream_texts() either way; without
   // `rewrite` that is all, and "" is returned.
   std::string restore_data(std::string_view data, bool rewrite = true);
+  // restore_data(data, false) on simdjson's reading (repeated keys each kept); false when
+  // simdjson refused the text, which restore_data must then read.
+  bool collect_texts(std::string_view data);
   // The held text of every choice as one more chunk ("" when nothing is held).
   std::string flush_all();
   StreamRestorer& restorer(const Key& key);

@@ -45,6 +45,13 @@ Expected<ScannedRequest, api::ApiError> scan_request(const Scanner& scanner,
     }
     scanned.findings.push_back(std::move(findings.value()));
   }
+  if (!scanned.empty() && !scanned.texts->prepare_replacements()) {
+    // Never expected (the texts were read from this very body); refusing is what keeps a
+    // finding from leaving unredacted.
+    return unexpected(
+        api::invalid_request("The request body could not be read consistently for redaction",
+                             std::nullopt, "invalid_json"));
+  }
   return scanned;
 }
 

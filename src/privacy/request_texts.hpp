@@ -32,7 +32,11 @@ class RequestTexts {
 
   // The scannable strings, in document order (decoded: no JSON escapes).
   const std::vector<std::string>& texts() const;
-  // Replaces text `index` in the document.
+  // Builds the document that replace() rewrites (parse() only reads the texts). False when the
+  // body cannot be rebuilt with the same texts, which no valid body should ever do: then nothing
+  // may be replaced, and a caller that must replace has to refuse the body.
+  bool prepare_replacements();
+  // Replaces text `index` in the document; prepare_replacements() must have returned true.
   void replace(std::size_t index, std::string text);
   // The document as compact JSON, replacements applied.
   std::string serialize() const;

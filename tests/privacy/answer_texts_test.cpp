@@ -550,3 +550,71 @@ TEST(StreamAnswerRestorer, EventNamesAreKept) {
 
 }  // namespace
 }  // namespace hearth::privacy
+
+namespace hearth::privacy {
+namespace {
+
+// An answer or event with one more member that simdjson refuses (an integer beyond 64 bits):
+// read by the nlohmann reading, which the simdjson one stands in for.
+std::string for_the_full_reading(const std::string& object) {
+  std::string body = object;
+  body.insert(body.rfind('}'), R"(,"big":123456789012345678901234567890)");
+  return body;
+}
+
+const std::vector<std::string> kAnswers = {
+    R"({"choices":[{"index":0,"message":{"role":"assistant","content":"hello AKIAIOSFODNN7EXAMPLE","reasoning_content":"thinking","refusal":"no"},"finish_reason":"stop"}]})",
+    R"({"choices":[{"message":{"content":[{"type":"text","text":"part one"},{"type":"refusal","refusal":"part two"}],"tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"k\":\"v\"}"}}],"function_call":{"arguments":"legacy"}}}]})",
+    R"({"choices":[{"text":"completion"},{"text":"second"},"odd",{"message":"not an object"}]})",
+    R"({"error":{"message":"echoes the request: sk-live","param":null,"details":["a",{"b":"c"},1]}})",
+    R"({"choices":"not a list","note":"text"})",
+    R"({"object":"list","data":[{"embedding":[0.1,0.2]}]})",
+};
+
+TEST(AnswerTexts, FastReadingMatchesTheFullReading) {
+  for (const std::string& answer : kAnswers) {
+    EXPECT_EQ(answer_texts(answer), answer_texts(for_the_full_reading(answer))) << answer;
+  }
+  EXPECT_EQ(answer_texts(kAnswers[0]),
+            (std::vector<std::string>{"hello AKIAIOSFODNN7EXAMPLE", "thinking", "no"}));
+}
+
+// A scan must see every text a client could read: a repeated key is read each time.
+TEST(AnswerTexts, RepeatedKeysAreEachScanned) {
+  EXPECT_EQ(answer_texts(R"({"choices":[{"message":{"content":"first","content":"second"}}]})"),
+            (std::vector<std::string>{"first", "second"}));
+}
+
+TEST(StreamAnswerRestorer, FastReadingOfEventsMatchesTheFullReading) {
+  const std::vector<std::string> events = {
+      R"({"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"tok "}}]})",
+      R"({"id":"c","choices":[{"index":1,"delta":{"content":"other choice"}}]})",
+      R"({"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"why","refusal":"r"}}]})",
+      R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"a\":"}},"odd",{"function":{"arguments":"zero"}}]}}]})",
+      R"({"id":"c","choices":[{"index":0,"delta":{"function_call":{"arguments":"legacy"}}}]})",
+      R"({"id":"c","choices":[{"index":0,"text":"completion text","finish_reason":"stop"}]})",
+      R"({"id":"c","choices":[{"index":-3,"delta":{"content":"bad index"}},{"delta":{"content":"no index"}}]})",
+      R"({"error":{"message":"not an answer"}})",
+      R"({"id":"c","choices":[],"usage":{"prompt_tokens":1}})",
+  };
+  const Redaction nothing;
+  StreamAnswerRestorer fast(nothing);
+  StreamAnswerRestorer full(nothing);
+  for (const std::string& event : events) {
+    fast.feed("data: " + event + "\n\n");
+    full.feed("data: " + for_the_full_reading(event) + "\n\n");
+  }
+  EXPECT_EQ(fast.upstream_texts(), full.upstream_texts());
+  EXPECT_EQ(fast.upstream_texts().size(), 8U);
+}
+
+TEST(StreamAnswerRestorer, RepeatedKeysInAnEventAreEachScanned) {
+  const Redaction nothing;
+  StreamAnswerRestorer restorer(nothing);
+  restorer.feed(R"(data: {"choices":[{"delta":{"content":"AKIAIOSF","content":"ODNN7EXAMPLE"}}]})"
+                "\n\n");
+  EXPECT_EQ(restorer.upstream_texts(), std::vector<std::string>{"AKIAIOSFODNN7EXAMPLE"});
+}
+
+}  // namespace
+}  // namespace hearth::privacy

@@ -198,3 +198,41 @@ TEST(RequestTexts, MovesKeepTheTexts) {
 
 }  // namespace
 }  // namespace hearth::privacy
+
+namespace hearth::privacy {
+namespace {
+
+TEST(RequestTexts, FastReadingMatchesTheFullReading) {
+  const std::vector<std::string> bodies = {
+      R"({"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"héllo"},{"type":"image_url","image_url":{"url":"data:x"}}]}],"metadata":{"note":"n","tags":["a","b"]},"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"enum":["x"]}}}]})",
+      R"({"input":["one","two"],"encoding_format":"float","user":"u"})",
+      R"({"query":"q","documents":["d1","d2"],"top_n":2})",
+  };
+  for (const std::string& body : bodies) {
+    std::string full_body = body;
+    full_body.insert(full_body.rfind('}'), R"(,"big":123456789012345678901234567890)");
+    EXPECT_EQ(texts_of(body), texts_of(full_body)) << body;
+  }
+}
+
+// nlohmann's document keeps the last value of a repeated key and the texts must line up with
+// its nodes: such a body is read by nlohmann alone, and is replaced and serialized as it reads.
+TEST(RequestTexts, RepeatedKeysAreReadAsTheDocumentKeepsThem) {
+  RequestTexts texts = parsed(R"({"messages":[{"content":"first","content":"second"}],"x":"y"})");
+  EXPECT_EQ(texts.texts(), (Texts{"second", "y"}));
+  ASSERT_TRUE(texts.prepare_replacements());
+  texts.replace(0, "[REDACTED]");
+  EXPECT_EQ(texts.serialize(), R"({"messages":[{"content":"[REDACTED]"}],"x":"y"})");
+}
+
+TEST(RequestTexts, ReplacingAfterTheFastReadingBuildsTheDocument) {
+  RequestTexts texts = parsed(R"({"a":"keep","b":["swap me"]})");
+  ASSERT_TRUE(texts.prepare_replacements());
+  ASSERT_TRUE(texts.prepare_replacements());  // a second call changes nothing
+  texts.replace(1, "swapped");
+  EXPECT_EQ(texts.texts(), (Texts{"keep", "swapped"}));
+  EXPECT_EQ(texts.serialize(), R"({"a":"keep","b":["swapped"]})");
+}
+
+}  // namespace
+}  // namespace hearth::privacy
