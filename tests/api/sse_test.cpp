@@ -90,6 +90,14 @@ TEST(SseRead, BareCrLineEnds) {
   EXPECT_EQ(datas(events), (std::vector<std::string>{"one", "two\nthree"}));
 }
 
+TEST(SseRead, MixedLineEndsInOnePiece) {
+  SseParser parser;
+  const auto events = parser.feed("data: a\rdata: b\r\ndata: c\n\r\ndata: d\n\n");
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(events[0].data, "a\nb\nc");
+  EXPECT_EQ(events[1].data, "d");
+}
+
 TEST(SseRead, MultiLineDataJoinedWithNewline) {
   SseParser parser;
   const auto events = parser.feed("data: {\ndata:   \"a\": 1\ndata: }\n\n");
