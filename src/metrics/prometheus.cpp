@@ -10,31 +10,55 @@ namespace hearth::metrics {
 
 namespace {
 
-std::string escape_label(const std::string& value) {
-  std::string escaped;
+void append_escaped_label(std::string& out, std::string_view value) {
   for (char c : value) {
     if (c == '\\' || c == '"') {
-      escaped += '\\';
-      escaped += c;
+      out += '\\';
+      out += c;
     } else if (c == '\n') {
-      escaped += "\\n";
+      out += "\\n";
     } else {
-      escaped += c;
+      out += c;
     }
   }
-  return escaped;
 }
 
 // The label pairs without braces: `a="x",b="y"`.
-std::string label_pairs(const Labels& labels) {
-  std::string out;
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    if (i > 0) {
+void append_label_pairs(std::string& out, Labels labels) {
+  bool first = true;
+  for (const auto& [name, value] : labels) {
+    if (!first) {
       out += ',';
     }
-    out += labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
+    first = false;
+    out += name;
+    out += "=\"";
+    append_escaped_label(out, value);
+    out += '"';
   }
-  return out;
+}
+
+// A series' key, rendered into this thread's buffer: valid until the next call on the thread.
+std::string_view series_key(Labels labels, bool braces) {
+  thread_local std::string key;
+  key.clear();
+  if (labels.size() == 0) {
+    return key;
+  }
+  if (braces) key += '{';
+  append_label_pairs(key, labels);
+  if (braces) key += '}';
+  return key;
+}
+
+// The value of `key` in `series`, added when absent (the key is copied only then).
+template <class Map>
+typename Map::mapped_type& slot(Map& series, std::string_view key) {
+  auto found = series.find(key);
+  if (found == series.end()) {
+    found = series.emplace(std::string(key), typename Map::mapped_type{}).first;
+  }
+  return found->second;
 }
 
 void render_header(std::string& out, const std::string& name, const std::string& help,
@@ -68,32 +92,27 @@ std::string format_value(double value) {
   return buffer;
 }
 
-std::string render_labels(const Labels& labels) {
-  if (labels.empty()) {
-    return {};
-  }
-  std::string out = "{";
-  out += label_pairs(labels);
-  out += '}';
-  return out;
-}
+std::string render_labels(Labels labels) { return std::string(series_key(labels, true)); }
 
 Family::Family(std::string name, std::string help, Kind kind)
     : name_(std::move(name)), help_(std::move(help)), kind_(kind) {}
 
-void Family::add(const Labels& labels, double value) {
+void Family::add(Labels labels, double value) {
+  const std::string_view key = series_key(labels, true);
   std::lock_guard lock(mutex_);
-  values_[render_labels(labels)] += value;
+  slot(values_, key) += value;
 }
 
-void Family::set(const Labels& labels, double value) {
+void Family::set(Labels labels, double value) {
+  const std::string_view key = series_key(labels, true);
   std::lock_guard lock(mutex_);
-  values_[render_labels(labels)] = value;
+  slot(values_, key) = value;
 }
 
-double Family::value(const Labels& labels) const {
+double Family::value(Labels labels) const {
+  const std::string_view key = series_key(labels, true);
   std::lock_guard lock(mutex_);
-  auto it = values_.find(render_labels(labels));
+  auto it = values_.find(key);
   return it == values_.end() ? 0.0 : it->second;
 }
 
@@ -119,7 +138,7 @@ Histogram::Histogram(std::string name, std::string help, std::vector<double> bou
   bound_texts_.push_back("+Inf");
 }
 
-void Histogram::observe(const Labels& labels, double value) {
+void Histogram::observe(Labels labels, double value) {
   if (std::isnan(value)) {
     return;
   }
@@ -129,8 +148,9 @@ void Histogram::observe(const Labels& labels, double value) {
   // `le` is inclusive: the first bound not below the value.
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  const std::string_view key = series_key(labels, false);
   std::lock_guard lock(mutex_);
-  auto& series = series_[label_pairs(labels)];
+  auto& series = slot(series_, key);
   if (series.counts.empty()) {
     series.counts.assign(bounds_.size() + 1, 0);
   }
@@ -138,11 +158,12 @@ void Histogram::observe(const Labels& labels, double value) {
   series.sum += value;
 }
 
-Histogram::Snapshot Histogram::snapshot(const Labels& labels) const {
+Histogram::Snapshot Histogram::snapshot(Labels labels) const {
   Snapshot snapshot;
   snapshot.cumulative.assign(bounds_.size() + 1, 0);
+  const std::string_view key = series_key(labels, false);
   std::lock_guard lock(mutex_);
-  auto found = series_.find(label_pairs(labels));
+  auto found = series_.find(key);
   if (found == series_.end()) {
     return snapshot;
   }

@@ -6,15 +6,20 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hearth::metrics {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
+// Label names and values, read during the call only: a series' key is rendered from them into a
+// reused buffer, so recording a sample allocates nothing once its series exists.
+using Label = std::pair<std::string_view, std::string_view>;
+using Labels = std::initializer_list<Label>;
 
 // One metric family in the registry's rendering order.
 class Metric {
@@ -29,9 +34,9 @@ class Family : public Metric {
   enum class Kind { counter, gauge };
   Family(std::string name, std::string help, Kind kind);
 
-  void add(const Labels& labels, double value);
-  void set(const Labels& labels, double value);
-  double value(const Labels& labels) const;
+  void add(Labels labels, double value);
+  void set(Labels labels, double value);
+  double value(Labels labels) const;
   void render(std::string& out) const override;
 
  private:
@@ -39,7 +44,7 @@ class Family : public Metric {
   std::string help_;
   Kind kind_;
   mutable std::mutex mutex_;
-  std::map<std::string, double> values_;  // rendered label set -> value
+  std::map<std::string, double, std::less<>> values_;  // rendered label set -> value
 };
 
 // A histogram with fixed bucket upper bounds (inclusive, as Prometheus' `le`), the same for every
@@ -51,7 +56,7 @@ class Histogram : public Metric {
   Histogram(std::string name, std::string help, std::vector<double> bounds);
 
   // NaN is ignored (it would poison the sum); values above the last bound count in +Inf only.
-  void observe(const Labels& labels, double value);
+  void observe(Labels labels, double value);
   void render(std::string& out) const override;
 
   struct Snapshot {
@@ -60,7 +65,7 @@ class Histogram : public Metric {
     std::uint64_t count = 0;
   };
   // Zeroes for a label set never observed.
-  Snapshot snapshot(const Labels& labels) const;
+  Snapshot snapshot(Labels labels) const;
   const std::vector<double>& bounds() const { return bounds_; }
 
  private:
@@ -73,7 +78,7 @@ class Histogram : public Metric {
   std::vector<double> bounds_;
   std::vector<std::string> bound_texts_;  // the `le` values, "+Inf" last
   mutable std::mutex mutex_;
-  std::map<std::string, Series> series_;  // label pairs without braces -> series
+  std::map<std::string, Series, std::less<>> series_;  // label pairs without braces -> series
 };
 
 class Registry {
@@ -100,7 +105,7 @@ class Registry {
 };
 
 // {name="value",...} with Prometheus escaping; "" for no labels.
-std::string render_labels(const Labels& labels);
+std::string render_labels(Labels labels);
 // A sample value: integers without a fraction, others with the fewest digits that read back
 // exactly; NaN, +Inf, -Inf as Prometheus spells them.
 std::string format_value(double value);
