@@ -208,6 +208,10 @@ struct PieceResult {
   bool done = false;
 };
 
+// What one read from an upstream takes at most (a stream's events that arrived together are
+// relayed together).
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
+
 // One connection to the endpoint. Everything that touches the socket, the read buffer or the
 // timer runs on the connection's executor: its own strand, reached from other executors through
 // co_spawn (the steps) or post (close, cancel); or, for a single-threaded client, the client's
@@ -217,7 +221,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const net::any_io_executor& executor, const Endpoint& endpoint, bool single_threaded)
       : executor_(single_threaded ? executor : net::any_io_executor(net::make_strand(executor))),
         endpoint_(endpoint),
-        timer_(executor_) {}
+        timer_(executor_) {
+    // Beast reads as much as the buffer's free capacity and never less than 512 bytes: an empty
+    // buffer would read a streamed answer 512 bytes at a time, each piece relayed with its own
+    // write to the client.
+    buffer_.reserve(kReadBufferBytes);
+  }
   virtual ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
