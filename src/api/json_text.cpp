@@ -1,6 +1,9 @@
 #include "api/json_text.hpp"
 
 #include <algorithm>
+#include <cstdio>
+
+#include "common/utf8.hpp"
 
 namespace hearth::api {
 
@@ -29,6 +32,57 @@ int json_nesting_depth(std::string_view text) {
     }
   }
   return deepest;
+}
+
+void append_json_escaped(std::string& out, std::string_view text) {
+  std::size_t run_start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out.append(text.substr(run_start, i - run_start));
+    run_start = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default: {
+        char escape[8];
+        std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(c));
+        out += escape;
+      }
+    }
+  }
+  out.append(text.substr(run_start));
+}
+
+void append_json_string(std::string& out, std::string_view value) {
+  out += '"';
+  while (true) {
+    const std::size_t invalid = first_invalid_utf8(value);
+    append_json_escaped(out, value.substr(0, invalid));
+    if (invalid == std::string_view::npos) break;
+    out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    value.remove_prefix(invalid + 1);
+  }
+  out += '"';
 }
 
 std::string without_exception_id(std::string_view message) {

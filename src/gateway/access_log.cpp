@@ -1,12 +1,81 @@
 #include "gateway/access_log.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
+
+#include "api/json_text.hpp"
 
 namespace hearth::gateway {
+
+void JsonLine::key(std::string_view name) {
+  if (!first_) text_ += ',';
+  first_ = false;
+  api::append_json_string(text_, name);
+  text_ += ':';
+}
+
+void JsonLine::string_member(std::string_view name, std::string_view value) {
+  key(name);
+  api::append_json_string(text_, value);
+}
+
+void JsonLine::number_member(std::string_view name, double value) {
+  key(name);
+  if (std::isfinite(value)) {
+    fmt::format_to(std::back_inserter(text_), "{}", value);
+  } else {
+    text_ += "null";  // JSON has no NaN or infinity
+  }
+}
+
+void JsonLine::integer_member(std::string_view name, std::int64_t value) {
+  key(name);
+  fmt::format_to(std::back_inserter(text_), "{}", value);
+}
+
+void JsonLine::bool_member(std::string_view name, bool value) {
+  key(name);
+  text_ += value ? "true" : "false";
+}
+
+void JsonLine::strings_member(std::string_view name, const std::vector<std::string>& values) {
+  key(name);
+  text_ += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) text_ += ',';
+    api::append_json_string(text_, values[i]);
+  }
+  text_ += ']';
+}
+
+void JsonLine::counts_member(std::string_view name,
+                             const std::map<std::string, int, std::less<>>& counts) {
+  begin_object(name);
+  for (const auto& [entity, count] : counts) integer_member(entity, count);
+  end_object();
+}
+
+void JsonLine::begin_object(std::string_view name) {
+  key(name);
+  text_ += '{';
+  first_ = true;
+}
+
+void JsonLine::end_object() {
+  text_ += '}';
+  first_ = false;
+}
+
+std::string JsonLine::finish() && {
+  text_ += "}\n";
+  return std::move(text_);
+}
 
 AccessLog::~AccessLog() {
   if (file_ != nullptr) {

@@ -5,11 +5,41 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hearth::gateway {
+
+// One JSON object written member by member: the access log's line, with no document built for
+// it (nlohmann's, with its map of members, cost more than the rest of a request's bookkeeping).
+// Strings are escaped, and bytes that are not UTF-8 replaced, so a line is always valid JSON.
+class JsonLine {
+ public:
+  JsonLine() : text_("{") {}
+
+  void string_member(std::string_view key, std::string_view value);
+  void number_member(std::string_view key, double value);  // the shortest exact decimal
+  void integer_member(std::string_view key, std::int64_t value);
+  void bool_member(std::string_view key, bool value);
+  void strings_member(std::string_view key, const std::vector<std::string>& values);
+  // {"NAME": COUNT, ...}
+  void counts_member(std::string_view key, const std::map<std::string, int, std::less<>>& counts);
+  void begin_object(std::string_view key);
+  void end_object();
+
+  // The object closed, and a newline: the line to write.
+  std::string finish() &&;
+
+ private:
+  void key(std::string_view name);
+
+  std::string text_;
+  bool first_ = true;
+};
 
 class AccessLog {
  public:

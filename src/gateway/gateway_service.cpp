@@ -353,58 +353,58 @@ void GatewayService::finish(const http::Request& request, Exchange& exchange) {
     return;
   }
   // One JSON line per request, no prompt or completion text.
-  nlohmann::json line{{"ts", iso8601_now()},
-                      {"method", request.method},
-                      {"path", request.path},
-                      {"status", exchange.client_gone ? 499 : exchange.status},
-                      {"model", exchange.model},
-                      {"backend", exchange.backend},
-                      {"stream", exchange.stream},
-                      {"duration_ms", milliseconds(total)},
-                      {"overhead_ms", milliseconds(overhead)},
-                      {"upstream_ms", milliseconds(exchange.upstream)},
-                      {"bytes_out", exchange.bytes_out}};
+  JsonLine line;
+  line.string_member("ts", iso8601_now());
+  line.string_member("method", request.method);
+  line.string_member("path", request.path);
+  line.integer_member("status", exchange.client_gone ? 499 : exchange.status);
+  line.string_member("model", exchange.model);
+  line.string_member("backend", exchange.backend);
+  line.bool_member("stream", exchange.stream);
+  line.number_member("duration_ms", milliseconds(total));
+  line.number_member("overhead_ms", milliseconds(overhead));
+  line.number_member("upstream_ms", milliseconds(exchange.upstream));
+  line.integer_member("bytes_out", static_cast<std::int64_t>(exchange.bytes_out));
   if (!exchange.rule.empty()) {
-    line["rule"] = exchange.rule;
+    line.string_member("rule", exchange.rule);
   }
   if (!exchange.placement.empty()) {
-    line["placement"] = exchange.placement;
+    line.string_member("placement", exchange.placement);
   }
   if (!exchange.fallbacks.empty()) {
-    line["fallback"] = exchange.fallbacks;
+    line.strings_member("fallback", exchange.fallbacks);
   }
   if (!exchange.escalation.empty()) {
-    line["escalation"] = exchange.escalation;
+    line.string_member("escalation", exchange.escalation);
   }
   if (!exchange.privacy_action.empty() || !exchange.findings.empty() ||
       !exchange.answer_secrets.empty()) {
-    nlohmann::json privacy{
-        {"action", exchange.privacy_action.empty()
-                       ? std::string(config::to_string(config::PrivacyAction::allow))
-                       : exchange.privacy_action}};
-    privacy["findings"] = exchange.findings;
+    line.begin_object("privacy");
+    line.string_member("action", exchange.privacy_action.empty()
+                                     ? config::to_string(config::PrivacyAction::allow)
+                                     : std::string_view(exchange.privacy_action));
+    line.counts_member("findings", exchange.findings);
     if (!exchange.redacted.empty()) {
-      privacy["redacted"] = exchange.redacted;
+      line.counts_member("redacted", exchange.redacted);
     }
     if (!exchange.answer_secrets.empty()) {
-      privacy["answer_secrets"] = exchange.answer_secrets;
+      line.counts_member("answer_secrets", exchange.answer_secrets);
     }
-    line["privacy"] = std::move(privacy);
+    line.end_object();
   }
   if (!exchange.request_id.empty()) {
-    line["request_id"] = exchange.request_id;
+    line.string_member("request_id", exchange.request_id);
   }
   if (exchange.key) {
-    line["key_id"] = exchange.key->id;
+    line.string_member("key_id", exchange.key->id);
   }
   if (!exchange.error.empty()) {
-    line["error"] = exchange.error;
+    line.string_member("error", exchange.error);
   }
   if (exchange.client_gone) {
-    line["client_gone"] = true;
+    line.bool_member("client_gone", true);
   }
-  std::string text = line.dump();
-  text += '\n';
+  const std::string text = std::move(line).finish();
   access_log_.write(text);
 }
 

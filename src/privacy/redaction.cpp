@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstdio>
 #include <utility>
+
+#include "api/json_text.hpp"
 
 namespace hearth::privacy {
 
@@ -15,42 +16,6 @@ std::string bracket_free(std::string_view prefix) {
   std::replace(cleaned.begin(), cleaned.end(), '[', '_');
   std::replace(cleaned.begin(), cleaned.end(), ']', '_');
   return cleaned;
-}
-
-void append_json_escaped(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escape[8];
-          std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(c));
-          out += escape;
-        } else {
-          out += c;
-        }
-    }
-  }
 }
 
 }  // namespace
@@ -100,7 +65,7 @@ std::string Redaction::restore_with(std::string_view text, bool json_escaped) co
     if (value != nullptr) {
       out += text.substr(position, open - position);
       if (json_escaped) {
-        append_json_escaped(out, *value);
+        api::append_json_escaped(out, *value);
       } else {
         out += *value;
       }

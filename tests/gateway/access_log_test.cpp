@@ -5,8 +5,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace hearth::gateway {
 namespace {
@@ -31,6 +35,51 @@ std::string read(const fs::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+TEST(JsonLine, WritesOneValidJsonObjectAndANewline) {
+  JsonLine line;
+  line.string_member("path", "/v1/chat/completions");
+  line.integer_member("status", 200);
+  line.number_member("duration_ms", 0.125);
+  line.number_member("whole_ms", 3.0);
+  line.number_member("not_a_number", std::numeric_limits<double>::quiet_NaN());
+  line.bool_member("stream", false);
+  line.strings_member("fallback", {"a: upstream_5xx", "b"});
+  line.begin_object("privacy");
+  line.string_member("action", "redact");
+  line.counts_member("findings", std::map<std::string, int, std::less<>>{{"email", 2}});
+  line.counts_member("redacted", {});
+  line.end_object();
+  line.string_member("after", "x");
+  const std::string text = std::move(line).finish();
+  ASSERT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.find('\n'), text.size() - 1) << "one line";
+  const auto parsed = nlohmann::json::parse(text);
+  EXPECT_EQ(parsed["path"], "/v1/chat/completions");
+  EXPECT_EQ(parsed["status"], 200);
+  EXPECT_EQ(parsed["duration_ms"], 0.125);
+  EXPECT_EQ(parsed["whole_ms"], 3.0);
+  EXPECT_TRUE(parsed["not_a_number"].is_null());
+  EXPECT_EQ(parsed["stream"], false);
+  EXPECT_EQ(parsed["fallback"], (std::vector<std::string>{"a: upstream_5xx", "b"}));
+  EXPECT_EQ(parsed["privacy"]["action"], "redact");
+  EXPECT_EQ(parsed["privacy"]["findings"]["email"], 2);
+  EXPECT_TRUE(parsed["privacy"]["redacted"].empty());
+  EXPECT_EQ(parsed["after"], "x");
+}
+
+TEST(JsonLine, EscapesStringsAndReplacesBytesThatAreNotUtf8) {
+  JsonLine line;
+  line.string_member("error", "quote \" backslash \\ newline \n tab \t bell \x07 é");
+  line.string_member("bad", std::string("a\xff") + "b\xc3");
+  line.string_member("key \"odd\"", "v");
+  const auto parsed = nlohmann::json::parse(std::move(line).finish());
+  EXPECT_EQ(parsed["error"], "quote \" backslash \\ newline \n tab \t bell \x07 é");
+  EXPECT_EQ(parsed["bad"],
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD");
+  EXPECT_EQ(parsed["key \"odd\""], "v");
 }
 
 TEST(AccessLog, RotatesBySizeAndKeepsTheConfiguredNumberOfFiles) {
