@@ -49,4 +49,14 @@ std::optional<std::string_view> string_value(JsonElement value) {
   return text;
 }
 
+std::optional<std::int64_t> integer_value(JsonElement value) {
+  std::int64_t number = 0;
+  if (value.get(number) == simdjson::SUCCESS) return number;
+  std::uint64_t unsigned_number = 0;
+  if (value.get(unsigned_number) == simdjson::SUCCESS) {
+    return static_cast<std::int64_t>(unsigned_number);
+  }
+  return std::nullopt;
+}
+
 }  // namespace hearth::api

@@ -7,6 +7,7 @@
 
 #include <simdjson.h>
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -36,5 +37,9 @@ void for_each_member(JsonElement value, std::string_view key, Visit visit) {
 
 // The string value, or nullopt when it is not a string.
 std::optional<std::string_view> string_value(JsonElement value);
+
+// The integer value as nlohmann's get<int64_t> gives it (an unsigned one beyond int64 wraps), or
+// nullopt when it is no integer.
+std::optional<std::int64_t> integer_value(JsonElement value);
 
 }  // namespace hearth::api

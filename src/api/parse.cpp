@@ -1017,16 +1017,6 @@ std::optional<JsonElement> present_member(JsonElement value, std::string_view ke
   return found;
 }
 
-std::optional<std::int64_t> integer_of(JsonElement value) {
-  std::int64_t number = 0;
-  if (value.get(number) == simdjson::SUCCESS) return number;
-  std::uint64_t unsigned_number = 0;
-  if (value.get(unsigned_number) == simdjson::SUCCESS) {
-    return static_cast<std::int64_t>(unsigned_number);  // as nlohmann's get<int64_t>
-  }
-  return std::nullopt;
-}
-
 std::size_t text_characters_of(JsonElement value) {
   if (const auto text = string_value(value)) return text->size();
   std::size_t total = 0;
@@ -1095,7 +1085,7 @@ std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
   }
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
     if (const auto value = present_member(*root, key)) {
-      if (const auto number = integer_of(*value)) {
+      if (const auto number = integer_value(*value)) {
         fields.max_tokens = number;
         break;
       }
@@ -1112,7 +1102,7 @@ std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
   fields.estimated_prompt_tokens = static_cast<std::int64_t>((characters + 3) / 4);
   if (const auto logprobs = present_member(*root, "logprobs")) {
     bool wanted = false;
-    const auto number = integer_of(*logprobs);
+    const auto number = integer_value(*logprobs);
     fields.logprobs =
         (logprobs->get(wanted) == simdjson::SUCCESS && wanted) || (number && *number > 0);
   }
@@ -1173,13 +1163,7 @@ namespace {
 // read_answer() on simdjson's reading of the answer: the same fields, the same rules (the last
 // of a repeated key counts, as in nlohmann's document).
 std::int64_t integer_or_zero(std::optional<JsonElement> value) {
-  std::int64_t number = 0;
-  if (value && value->get(number) == simdjson::SUCCESS) return number;
-  std::uint64_t unsigned_number = 0;  // beyond int64: nlohmann's get<int64_t> wraps it too
-  if (value && value->get(unsigned_number) == simdjson::SUCCESS) {
-    return static_cast<std::int64_t>(unsigned_number);
-  }
-  return 0;
+  return value ? integer_value(*value).value_or(0) : 0;
 }
 
 std::optional<AnswerSummary> read_answer_fast(std::string_view body) {

@@ -92,8 +92,6 @@ std::string format_value(double value) {
   return buffer;
 }
 
-std::string render_labels(Labels labels) { return std::string(series_key(labels, true)); }
-
 Family::Family(std::string name, std::string help, Kind kind)
     : name_(std::move(name)), help_(std::move(help)), kind_(kind) {}
 

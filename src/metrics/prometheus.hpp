@@ -104,8 +104,6 @@ class Registry {
   std::vector<Callback> callbacks_;
 };
 
-// {name="value",...} with Prometheus escaping; "" for no labels.
-std::string render_labels(Labels labels);
 // A sample value: integers without a fraction, others with the fewest digits that read back
 // exactly; NaN, +Inf, -Inf as Prometheus spells them.
 std::string format_value(double value);

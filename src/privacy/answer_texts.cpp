@@ -187,15 +187,8 @@ using api::JsonElement;
 // int_member() on simdjson's document.
 int int_member_of(JsonElement object, std::string_view key, int fallback) {
   const auto found = api::last_member(object, key);
-  std::int64_t value = 0;
-  if (!found || found->get(value) != simdjson::SUCCESS) {
-    std::uint64_t unsigned_value = 0;
-    if (found && found->get(unsigned_value) == simdjson::SUCCESS && unsigned_value <= INT_MAX) {
-      return static_cast<int>(unsigned_value);
-    }
-    return fallback;
-  }
-  return value >= 0 && value <= INT_MAX ? static_cast<int>(value) : fallback;
+  const auto value = found ? api::integer_value(*found) : std::nullopt;
+  return value && *value >= 0 && *value <= INT_MAX ? static_cast<int>(*value) : fallback;
 }
 
 bool is_answer(JsonElement document) {
