@@ -335,16 +335,24 @@ void Engine::run() {
   fail_all(service_unavailable("The model was unloaded while the request was in progress", 1));
 }
 
+std::chrono::nanoseconds Engine::admission_window() const {
+  const std::chrono::nanoseconds configured = options_.admission_wait;
+  if (typical_step_.count() == 0) {
+    return configured;
+  }
+  return std::min(configured, typical_step_ / 4);
+}
+
 void Engine::gather_arrivals(std::unique_lock<std::mutex>& lock) {
-  if (options_.admission_wait.count() <= 0 || options_.parallel < 2) {
+  const auto window = admission_window();
+  if (window.count() <= 0 || options_.parallel < 2) {
     return;
   }
   const auto waiting = [&]() { return waiting_generations_.size() + waiting_pooling_.size(); };
-  const auto deadline = std::chrono::steady_clock::now() + 4 * options_.admission_wait;
+  const auto deadline = std::chrono::steady_clock::now() + 4 * window;
   std::size_t seen = waiting();
   while (!stopping_ && seen < static_cast<std::size_t>(options_.parallel)) {
-    const auto until =
-        std::min(deadline, std::chrono::steady_clock::now() + options_.admission_wait);
+    const auto until = std::min(deadline, std::chrono::steady_clock::now() + window);
     const bool arrived =
         wakeup_.wait_until(lock, until, [&]() { return stopping_ || waiting() > seen; });
     if (!arrived || stopping_) {
@@ -547,8 +555,12 @@ bool Engine::step() {
   const int status = causal_ ? llama_decode(context_, batch) : llama_encode(context_, batch);
   const auto step_time = Clock::now() - before;
   stats_.decode_calls.fetch_add(1, std::memory_order_relaxed);
+  const auto step_nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(step_time);
+  typical_step_ = typical_step_.count() == 0
+                      ? step_nanoseconds
+                      : typical_step_ + (step_nanoseconds - typical_step_) / 8;
   // A failed step was spent too: charged before fail_all reports the jobs' final events.
-  charge_step(std::chrono::duration_cast<std::chrono::nanoseconds>(step_time), batch.n_tokens);
+  charge_step(step_nanoseconds, batch.n_tokens);
   if (status != 0) {
     fail_all(internal_error("llama_decode failed with status " + std::to_string(status) +
                             " (the KV cache may be full)"));

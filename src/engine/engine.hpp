@@ -41,7 +41,9 @@ struct EngineOptions {
   std::string cache_type_v = "f16";
   // When a job wakes an idle engine, further jobs arriving within this window (measured from
   // the latest arrival, at most 4 windows in all) join the same first step: N clients starting
-  // together then share one prompt pass instead of one running a step ahead of the rest.
+  // together then share one prompt pass instead of one running a step ahead of the rest. Once
+  // steps have been timed the window is at most a quarter of a typical step: waiting longer
+  // than that costs the first job more than a step of its own would cost the late one.
   std::chrono::microseconds admission_wait{1000};
   std::size_t max_queue = 64;
   bool warm_up = true;
@@ -151,8 +153,10 @@ class Engine {
   void run();
   // Why a new job cannot be queued now (stopping, queue full); call with mutex_ held.
   std::optional<api::ApiError> admission_refusal();
-  // Waits (bounded by options_.admission_wait) for jobs arriving together; mutex_ held.
+  // Waits (bounded by admission_window()) for jobs arriving together; mutex_ held.
   void gather_arrivals(std::unique_lock<std::mutex>& lock);
+  // options_.admission_wait, capped at a quarter of the typical step once steps were timed.
+  std::chrono::nanoseconds admission_window() const;
   void admit_waiting_jobs();
   void drop_cancelled();
   bool step();
@@ -172,6 +176,9 @@ class Engine {
   int slot_context_ = 0;
   bool causal_ = true;
   std::vector<std::unique_ptr<Slot>> slots_;
+  // Moving average of llama_decode/llama_encode wall time per step (engine thread only); zero
+  // until the first step.
+  std::chrono::nanoseconds typical_step_{0};
 
   std::mutex mutex_;
   std::condition_variable wakeup_;

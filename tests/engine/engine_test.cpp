@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "engine/generation.hpp"
@@ -214,6 +217,50 @@ TEST_F(EngineTest, JobsArrivingTogetherShareAnIdleEnginesFirstStep) {
   EXPECT_EQ(engine->stats().gathered_jobs.load(), 3U);
   // One step evaluates all four prompts and samples each first token; five more decode the rest.
   EXPECT_EQ(engine->stats().decode_calls.load(), 6U);
+}
+
+TEST_F(EngineTest, SampledTextRepeatsWithASeedAndVariesWithout) {
+  auto engine = make_engine(1);
+  auto sampled = [&](std::optional<std::uint32_t> seed) {
+    api::GenerationOptions options;
+    options.sampling.temperature = 1.0F;
+    options.sampling.seed = seed;
+    options.max_tokens = 24;
+    Collector collector;
+    auto job = prepare_completion(*model_, "Once upon a time", {}, options, {}, 512);
+    EXPECT_TRUE(job.has_value());
+    job.value()->on_event = collector.sink();
+    EXPECT_TRUE(engine->submit(std::move(job.value())).has_value());
+    EXPECT_TRUE(collector.wait());
+    return collector.text;
+  };
+  EXPECT_EQ(sampled(42U), sampled(42U));
+  // No seed, and -1 (llama.cpp's "any seed"), each draw a fresh one: five 24-token samples at
+  // temperature 1 are not all the same text.
+  std::set<std::string> unseeded;
+  for (int i = 0; i < 5; ++i) {
+    unseeded.insert(sampled(i % 2 == 0 ? std::nullopt : std::optional<std::uint32_t>(0xFFFFFFFFU)));
+  }
+  EXPECT_GT(unseeded.size(), 1U);
+}
+
+TEST_F(EngineTest, OnceStepsAreTimedALoneJobWaitsAQuarterStepNotTheWholeAdmissionWindow) {
+  EngineOptions options;
+  options.admission_wait = 2000ms;  // far beyond what a step of the test model takes
+  auto engine = make_engine(2, 64, options);
+  Collector first;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 6, first)).has_value());
+  ASSERT_TRUE(first.wait());  // its steps give the engine a typical step time
+
+  Collector second;
+  const auto submitted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine->submit(greedy_job("The little dog", 6, second)).has_value());
+  ASSERT_TRUE(second.wait());
+  const auto took = std::chrono::steady_clock::now() - submitted;
+  // Waiting out the configured window would take at least 2 s; a quarter of a step of this
+  // model is well under a millisecond, so even a slow sanitizer build finishes far sooner.
+  EXPECT_LT(took, 1000ms);
+  EXPECT_EQ(second.last.completion_tokens, 6);
 }
 
 TEST_F(EngineTest, WithoutAnAdmissionWaitTheFirstJobStartsAlone) {
