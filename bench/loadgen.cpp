@@ -17,7 +17,8 @@
 // achieved_rate (count per second from the window's start to the last one's completion, at least
 // --duration: a server that falls behind gets the longer time), latency_us and, with --stream,
 // first_byte_us percentiles (p50, p90, p99, p999, max), the open loop's queue_wait_us (due to
-// sent) and waited_for_connection, and the generator's own CPU time.
+// sent) and waited_for_connection, and the generator's own CPU time. --samples-file writes every
+// counted request's latency (µs, one per line) so that a caller can pool several runs.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +63,8 @@ Nanos now_ns() {
 struct Options {
   std::string host = "127.0.0.1";
   unsigned short port = 0;
+  // A unix socket path instead of HOST:PORT (a Hearth worker's own socket).
+  std::string unix_path;
   std::string path = "/v1/chat/completions";
   std::string body;
   std::vector<std::string> headers;
@@ -73,16 +77,19 @@ struct Options {
   double timeout_s = 10;
   bool stream = false;
   std::string expect;
+  // Where to write every counted request's latency in µs, one per line (for pooling rounds).
+  std::string samples_file;
 };
 
 [[noreturn]] void usage(const std::string& message) {
   std::fprintf(
       stderr,
       "bench_loadgen: %s\n"
-      "usage: bench_loadgen --port N [--host 127.0.0.1] [--path /v1/chat/completions]\n"
+      "usage: bench_loadgen (--port N [--host 127.0.0.1] | --unix PATH) [--path "
+      "/v1/chat/completions]\n"
       "         (--body JSON | --body-file FILE) [--header 'Name: value']...\n"
       "         (--concurrency C | --rate R [--connections N]) [--duration S] [--warmup S]\n"
-      "         [--timeout S] [--stream] [--expect TEXT]\n",
+      "         [--timeout S] [--stream] [--expect TEXT] [--samples-file FILE]\n",
       message.c_str());
   std::exit(2);
 }
@@ -121,6 +128,8 @@ Options parse_options(int argc, char** argv) {
       options.host = std::string(value());
     } else if (arg == "--port") {
       options.port = static_cast<unsigned short>(parse_long(value(), "--port", 1, 65535));
+    } else if (arg == "--unix") {
+      options.unix_path = std::string(value());
     } else if (arg == "--path") {
       options.path = std::string(value());
     } else if (arg == "--body") {
@@ -152,13 +161,15 @@ Options parse_options(int argc, char** argv) {
       options.timeout_s = parse_double(value(), "--timeout");
     } else if (arg == "--stream") {
       options.stream = true;
+    } else if (arg == "--samples-file") {
+      options.samples_file = std::string(value());
     } else if (arg == "--expect") {
       options.expect = std::string(value());
     } else {
       usage("unknown argument " + std::string(arg));
     }
   }
-  if (options.port == 0) usage("--port is required");
+  if (options.port == 0 && options.unix_path.empty()) usage("--port or --unix is required");
   if (!have_body) usage("--body or --body-file is required");
   if (have_rate && options.rate <= 0) usage("--rate must be > 0");
   if (options.duration_s <= 0) usage("--duration must be > 0");
@@ -393,10 +404,17 @@ class LoadGenerator {
     for (const auto& header : options_.headers) request_ += header + "\r\n";
     request_ += "\r\n";
     request_ += options_.body;
-    address_.sin_family = AF_INET;
-    address_.sin_port = htons(options_.port);
-    if (inet_pton(AF_INET, options_.host.c_str(), &address_.sin_addr) != 1) {
-      usage("--host must be an IPv4 address");
+    if (options_.unix_path.empty()) {
+      address_.sin_family = AF_INET;
+      address_.sin_port = htons(options_.port);
+      if (inet_pton(AF_INET, options_.host.c_str(), &address_.sin_addr) != 1) {
+        usage("--host must be an IPv4 address");
+      }
+    } else {
+      if (options_.unix_path.size() >= sizeof(unix_address_.sun_path))
+        usage("--unix path too long");
+      unix_address_.sun_family = AF_UNIX;
+      std::memcpy(unix_address_.sun_path, options_.unix_path.data(), options_.unix_path.size());
     }
     const int pool = options_.open_loop ? options_.connections : options_.concurrency;
     connections_.resize(static_cast<std::size_t>(pool));
@@ -474,11 +492,19 @@ class LoadGenerator {
 
   bool start_connect(std::size_t index) {
     Connection& conn = connections_[index];
-    conn.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const bool unix_socket = !options_.unix_path.empty();
+    conn.fd =
+        socket(unix_socket ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (conn.fd < 0) return false;
-    const int one = 1;
-    setsockopt(conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    const int rc = connect(conn.fd, reinterpret_cast<const sockaddr*>(&address_), sizeof(address_));
+    int rc = 0;
+    if (unix_socket) {
+      rc = connect(conn.fd, reinterpret_cast<const sockaddr*>(&unix_address_),
+                   sizeof(unix_address_));
+    } else {
+      const int one = 1;
+      setsockopt(conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      rc = connect(conn.fd, reinterpret_cast<const sockaddr*>(&address_), sizeof(address_));
+    }
     if (rc != 0 && errno != EINPROGRESS) {
       close(conn.fd);
       conn.fd = -1;
@@ -820,7 +846,21 @@ class LoadGenerator {
     return out + "\"";
   }
 
+  void write_samples() const {
+    if (options_.samples_file.empty()) return;
+    std::FILE* out = std::fopen(options_.samples_file.c_str(), "w");
+    if (out == nullptr) {
+      std::perror(options_.samples_file.c_str());
+      std::exit(1);
+    }
+    for (const Nanos latency : samples_.latency) {
+      std::fprintf(out, "%.1f\n", static_cast<double>(latency) / 1e3);
+    }
+    std::fclose(out);
+  }
+
   void print_report() {
+    write_samples();  // before print_percentiles sorts them: the file keeps completion order
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
@@ -865,6 +905,7 @@ class LoadGenerator {
   Options options_;
   std::string request_;
   sockaddr_in address_{};
+  sockaddr_un unix_address_{};
   std::vector<Connection> connections_;
   std::vector<std::size_t> free_;  // open loop: idle connections, most recent last
   std::deque<Nanos> queue_;        // open loop: due requests waiting for a connection
