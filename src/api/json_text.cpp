@@ -1,6 +1,7 @@
 #include "api/json_text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include "common/utf8.hpp"
@@ -73,9 +74,31 @@ void append_json_escaped(std::string& out, std::string_view text) {
   out.append(text.substr(run_start));
 }
 
+namespace {
+
+// Bytes that go into a JSON string as they are: printable ASCII but the quote and backslash.
+constexpr std::array<bool, 256> kPlainBytes = []() {
+  std::array<bool, 256> plain{};
+  for (int byte = 0x20; byte < 0x80; ++byte) {
+    plain[static_cast<std::size_t>(byte)] = byte != '"' && byte != '\\';
+  }
+  return plain;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
-  while (true) {
+  // Most values (ids, model names, routes) are plain ASCII: one pass finding that is cheaper
+  // than validating UTF-8 and then looking for escapes. What follows the plain prefix starts
+  // on a character boundary, so the checks below see whole characters.
+  std::size_t plain = 0;
+  while (plain < value.size() && kPlainBytes[static_cast<unsigned char>(value[plain])]) {
+    ++plain;
+  }
+  out.append(value.substr(0, plain));
+  value.remove_prefix(plain);
+  while (!value.empty()) {
     const std::size_t invalid = first_invalid_utf8(value);
     append_json_escaped(out, value.substr(0, invalid));
     if (invalid == std::string_view::npos) break;

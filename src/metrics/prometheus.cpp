@@ -10,17 +10,21 @@ namespace hearth::metrics {
 
 namespace {
 
+// Whole runs between the characters that need escaping are appended at once: label values are
+// rendered for every sample a request records, and a character at a time cost ~8 instructions
+// per character.
 void append_escaped_label(std::string& out, std::string_view value) {
-  for (char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
+  std::size_t run_start = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c != '\\' && c != '"' && c != '\n') continue;
+    out.append(value.substr(run_start, i - run_start));
+    run_start = i + 1;
+    out += c == '\n'  ? std::string_view("\\n")
+           : c == '"' ? std::string_view("\\\"")
+                      : std::string_view("\\\\");
   }
+  out.append(value.substr(run_start));
 }
 
 // The label pairs without braces: `a="x",b="y"`.

@@ -7,6 +7,9 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+
+#include "api/json_text.hpp"
 
 namespace hearth::api {
 namespace {
@@ -29,6 +32,28 @@ void expect_usage(const json& usage) {
   EXPECT_EQ(usage.at("completion_tokens"), 5);
   EXPECT_EQ(usage.at("total_tokens"), 17);
   EXPECT_EQ(usage.at("prompt_tokens_details").at("cached_tokens"), 8);
+}
+
+TEST(AppendJsonString, EscapesAndReplacesWhateverFollowsAPlainPrefix) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", R"("")"},
+      {"gpt-4o-mini", R"("gpt-4o-mini")"},
+      {"x\x7f~", "\"x\x7f~\""},
+      {"a\"b\\c\n\t\x01", R"("a\"b\\c\n\t\u0001")"},
+      {"\"", R"("\"")"},
+      {"caf\xC3\xA9 ok", "\"caf\xC3\xA9 ok\""},
+      {"ab\xFF"
+       "cd",
+       "\"ab\xEF\xBF\xBD"
+       "cd\""},
+      {"end\xC3", "\"end\xEF\xBF\xBD\""},
+      {"\xFF\"\xFE", "\"\xEF\xBF\xBD\\\"\xEF\xBF\xBD\""},
+  };
+  for (const auto& [value, expected] : cases) {
+    std::string out = "prefix:";
+    hearth::api::append_json_string(out, value);
+    EXPECT_EQ(out, "prefix:" + expected) << value;
+  }
 }
 
 TEST(SerializeError, OpenAiShapeWithNulls) {

@@ -94,6 +94,19 @@ TEST(Histogram, LabelValuesAreEscaped) {
   EXPECT_NE(out.find("h_count{name=\"a\\\"b\\\\c\\nd\"} 1\n"), std::string::npos) << out;
 }
 
+TEST(Family, LabelValuesAreEscapedAtEitherEndAndKeptApartByValue) {
+  Registry registry;
+  auto& requests = registry.counter("r_total", "Requests");
+  requests.add({{"a", "\"start"}, {"b", "end\\"}}, 1);
+  requests.add({{"a", "\n"}, {"b", ""}}, 2);
+  requests.add({{"a", "plain"}, {"b", "x"}}, 3);
+  requests.add({{"a", "plain"}, {"b", "x"}}, 4);
+  const std::string out = registry.render();
+  EXPECT_NE(out.find("r_total{a=\"\\\"start\",b=\"end\\\\\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("r_total{a=\"\\n\",b=\"\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("r_total{a=\"plain\",b=\"x\"} 7\n"), std::string::npos) << out;
+}
+
 TEST(Histogram, WithoutObservationsRendersNoSeries) {
   Histogram histogram("h", "Help", {1, 2});
   std::string out;
