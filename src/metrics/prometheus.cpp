@@ -1,6 +1,7 @@
 #include "metrics/prometheus.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstdio>
@@ -13,11 +14,17 @@ namespace {
 // Whole runs between the characters that need escaping are appended at once: label values are
 // rendered for every sample a request records, and a character at a time cost ~8 instructions
 // per character.
+constexpr std::array<bool, 256> kEscapedInLabels = []() {
+  std::array<bool, 256> escaped{};
+  escaped['\\'] = escaped['"'] = escaped['\n'] = true;
+  return escaped;
+}();
+
 void append_escaped_label(std::string& out, std::string_view value) {
   std::size_t run_start = 0;
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
-    if (c != '\\' && c != '"' && c != '\n') continue;
+    if (!kEscapedInLabels[static_cast<unsigned char>(c)]) continue;
     out.append(value.substr(run_start, i - run_start));
     run_start = i + 1;
     out += c == '\n'  ? std::string_view("\\n")
