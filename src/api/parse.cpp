@@ -1106,8 +1106,8 @@ std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
     fields.logprobs =
         (logprobs->get(wanted) == simdjson::SUCCESS && wanted) || (number && *number > 0);
   }
-  fields.has_stream_options = last_member(*root, "stream_options").has_value();
-  if (const auto options = present_member(*root, "stream_options")) {
+  if (const auto options = last_member(*root, "stream_options")) {
+    fields.has_stream_options = true;
     bool include = false;
     const auto usage = last_member(*options, "include_usage");
     fields.include_usage = usage && usage->get(include) == simdjson::SUCCESS && include;

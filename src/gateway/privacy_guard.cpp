@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/serialize.hpp"
 #include "policy/policy.hpp"
 
 namespace hearth::gateway {
@@ -127,7 +128,8 @@ std::string redact_answer_secrets(const privacy::Scanner& scanner, const std::st
     if (copied > 0) {
       if (!texts->prepare_replacements()) {
         // Never expected; the secret must not go out all the same.
-        return R"({"error":{"message":"The answer held a secret and could not be redacted","type":"server_error","param":null,"code":"redaction_failed"}})";
+        return api::error_body(500, "The answer held a secret and could not be redacted",
+                               "redaction_failed");
       }
       rewritten.append(text, copied);
       texts->replace(index, std::move(rewritten));
