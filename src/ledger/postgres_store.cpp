@@ -107,20 +107,15 @@ CREATE TABLE cloud_spend (
   cost_usd DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (month_start_us, scope, name)
 );
+WITH spent AS (
+  SELECT EXTRACT(EPOCH FROM date_trunc('month',
+           to_timestamp(time_us / 1000000) AT TIME ZONE 'UTC'))::BIGINT * 1000000
+           AS month_start_us, key_id, tenant, cloud_cost_usd
+  FROM usage WHERE cloud_cost_usd <> 0)
 INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
-  SELECT month_start_us, 'key', key_id, SUM(cloud_cost_usd)
-  FROM (SELECT key_id, cloud_cost_usd, EXTRACT(EPOCH FROM date_trunc('month',
-          to_timestamp(time_us / 1000000) AT TIME ZONE 'UTC'))::BIGINT * 1000000
-          AS month_start_us
-        FROM usage WHERE cloud_cost_usd <> 0) AS spent
-  GROUP BY month_start_us, key_id;
-INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
-  SELECT month_start_us, 'tenant', tenant, SUM(cloud_cost_usd)
-  FROM (SELECT tenant, cloud_cost_usd, EXTRACT(EPOCH FROM date_trunc('month',
-          to_timestamp(time_us / 1000000) AT TIME ZONE 'UTC'))::BIGINT * 1000000
-          AS month_start_us
-        FROM usage WHERE cloud_cost_usd <> 0) AS spent
-  GROUP BY month_start_us, tenant;
+  SELECT month_start_us, 'key', key_id, SUM(cloud_cost_usd) FROM spent GROUP BY 1, 3
+  UNION ALL
+  SELECT month_start_us, 'tenant', tenant, SUM(cloud_cost_usd) FROM spent GROUP BY 1, 3;
 )sql"},
 };
 static_assert(kMigrations.back().version == PostgresStore::kSchemaVersion);

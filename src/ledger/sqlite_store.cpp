@@ -103,14 +103,14 @@ CREATE TABLE cloud_spend (
   cost_usd REAL NOT NULL,
   PRIMARY KEY (month_start_us, scope, name)
 ) WITHOUT ROWID;
-INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
+WITH spent AS (
   SELECT CAST(strftime('%s', time_us / 1000000, 'unixepoch', 'start of month') AS INTEGER)
-           * 1000000, 'key', key_id, SUM(cloud_cost_usd)
-  FROM usage WHERE cloud_cost_usd != 0 GROUP BY 1, 3;
+           * 1000000 AS month_start_us, key_id, tenant, cloud_cost_usd
+  FROM usage WHERE cloud_cost_usd != 0)
 INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
-  SELECT CAST(strftime('%s', time_us / 1000000, 'unixepoch', 'start of month') AS INTEGER)
-           * 1000000, 'tenant', tenant, SUM(cloud_cost_usd)
-  FROM usage WHERE cloud_cost_usd != 0 GROUP BY 1, 3;
+  SELECT month_start_us, 'key', key_id, SUM(cloud_cost_usd) FROM spent GROUP BY 1, 3
+  UNION ALL
+  SELECT month_start_us, 'tenant', tenant, SUM(cloud_cost_usd) FROM spent GROUP BY 1, 3;
 DROP INDEX IF EXISTS usage_by_key;
 DROP INDEX IF EXISTS usage_by_tenant;
 )sql"},
