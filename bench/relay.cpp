@@ -95,8 +95,8 @@ int connect_upstream(const Options& options) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::strncpy(address.sun_path, options.upstream_unix.c_str(), sizeof address.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 &&
-        errno != EINPROGRESS && errno != EAGAIN) {
+    // A unix socket connects at once or not at all (EAGAIN: the listener's backlog is full).
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
       close(fd);
       return -1;
     }
