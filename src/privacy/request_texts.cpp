@@ -99,6 +99,7 @@ struct RequestTexts::Impl {
     collect(*document, "", "", found);
     if (found != texts) {
       document.reset();
+      nodes.clear();  // they pointed into the document just dropped
       return false;
     }
     body.clear();
