@@ -39,6 +39,25 @@ std::string to_hex(const unsigned char* bytes, std::size_t size) {
   return hex;
 }
 
+// The 32 bytes a stored hex hash stands for; nullopt unless it is exactly 64 hex digits.
+std::optional<KeyDigest> from_hex_digest(std::string_view hex) {
+  if (hex.size() != 2 * KeyDigest{}.size()) return std::nullopt;
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  KeyDigest digest{};
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    const int high = nibble(hex[2 * i]);
+    const int low = nibble(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    digest[i] = static_cast<unsigned char>(high * 16 + low);
+  }
+  return digest;
+}
+
 bool random_bytes(unsigned char* out, std::size_t size) {
   return RAND_bytes(out, static_cast<int>(size)) == 1;
 }
@@ -188,7 +207,7 @@ std::optional<std::string> kind_violation(const std::vector<std::string>& scopes
 
 }  // namespace
 
-std::string hash_key(std::string_view key) {
+KeyDigest key_digest(std::string_view key) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its providers on every
@@ -197,9 +216,16 @@ std::string hash_key(std::string_view key) {
   assert(sha256 != nullptr && "SHA-256 is always available in OpenSSL");
   const bool hashed =
       EVP_Digest(key.data(), key.size(), digest.data(), &length, sha256, nullptr) == 1;
-  assert(hashed && length == 32 && "SHA-256 is always available in OpenSSL");
+  assert(hashed && length == KeyDigest{}.size() && "SHA-256 is always available in OpenSSL");
   (void)hashed;
-  return to_hex(digest.data(), length);
+  KeyDigest result;
+  std::copy_n(digest.begin(), result.size(), result.begin());
+  return result;
+}
+
+std::string hash_key(std::string_view key) {
+  const auto digest = key_digest(key);
+  return to_hex(digest.data(), digest.size());
 }
 
 Expected<NewKey, std::string> generate_key(const KeyRequest& request, std::int64_t now_us) {
@@ -319,13 +345,19 @@ std::optional<std::string> scope_violation(const std::vector<std::string>& scope
   return std::nullopt;
 }
 
+KeyRing::Entry KeyRing::entry_of(ledger::ApiKeyRecord key) {
+  Entry entry;
+  entry.digest = from_hex_digest(key.secret_hash);
+  entry.record = std::make_shared<const ledger::ApiKeyRecord>(std::move(key));
+  return entry;
+}
+
 void KeyRing::replace(std::vector<ledger::ApiKeyRecord> keys) {
   decltype(by_id_) by_id;
   by_id.reserve(keys.size());
   for (auto& key : keys) {
     auto id = key.id;
-    by_id.insert_or_assign(std::move(id),
-                           std::make_shared<const ledger::ApiKeyRecord>(std::move(key)));
+    by_id.insert_or_assign(std::move(id), entry_of(std::move(key)));
   }
   std::unique_lock lock(mutex_);
   by_id_.swap(by_id);
@@ -333,9 +365,9 @@ void KeyRing::replace(std::vector<ledger::ApiKeyRecord> keys) {
 
 void KeyRing::upsert(ledger::ApiKeyRecord key) {
   auto id = key.id;
-  auto record = std::make_shared<const ledger::ApiKeyRecord>(std::move(key));
+  auto entry = entry_of(std::move(key));
   std::unique_lock lock(mutex_);
-  by_id_.insert_or_assign(std::move(id), std::move(record));
+  by_id_.insert_or_assign(std::move(id), std::move(entry));
 }
 
 bool KeyRing::empty() const {
@@ -350,20 +382,23 @@ std::size_t KeyRing::size() const {
 
 Expected<std::shared_ptr<const ledger::ApiKeyRecord>, AuthError> KeyRing::authenticate(
     std::string_view key, std::int64_t now_us) const {
-  // Compared against when there is no stored hash to compare with (unknown id, malformed key),
-  // so that every presented key costs one hash and one 64-byte comparison.
-  static const std::string kDummyHash = hash_key("hearth: no such key");
+  // Compared against when there is no stored hash to compare with (unknown id, malformed key,
+  // a stored hash that is not one), so that every presented key costs one hash and one 32-byte
+  // comparison.
+  static const KeyDigest kDummyDigest = key_digest("hearth: no such key");
 
   std::shared_ptr<const ledger::ApiKeyRecord> record;
+  std::optional<KeyDigest> stored_digest;
   if (const auto id = key_id_of(key); !id.empty()) {
     std::shared_lock lock(mutex_);
     if (const auto found = by_id_.find(id); found != by_id_.end()) {
-      record = found->second;
+      record = found->second.record;
+      stored_digest = found->second.digest;
     }
   }
-  const std::string presented = hash_key(key);
-  const bool comparable = record && record->secret_hash.size() == presented.size();
-  const std::string& stored = comparable ? record->secret_hash : kDummyHash;
+  const KeyDigest presented = key_digest(key);
+  const bool comparable = record && stored_digest;
+  const KeyDigest& stored = comparable ? *stored_digest : kDummyDigest;
   const bool hashes_equal = CRYPTO_memcmp(presented.data(), stored.data(), presented.size()) == 0;
   if (!(comparable && hashes_equal)) {
     return unexpected(AuthError{AuthFailure::unknown, std::string(kInvalidKey)});

@@ -3,6 +3,7 @@
 // their public id and compared in constant time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,7 +37,9 @@ struct NewKey {
 // Validates the request and makes a key; the error names the bad field.
 Expected<NewKey, std::string> generate_key(const KeyRequest& request, std::int64_t now_us);
 
-// Hex SHA-256 of a presented key string.
+// SHA-256 of a presented key string, and its hex form (what the store keeps).
+using KeyDigest = std::array<unsigned char, 32>;
+KeyDigest key_digest(std::string_view key);
 std::string hash_key(std::string_view key);
 
 // The key a client presented: "Authorization: Bearer KEY" (OpenAI clients) or "x-api-key: KEY"
@@ -91,10 +94,14 @@ class KeyRing {
     using is_transparent = void;
     std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
   };
+  // The stored hex hash decoded once, so that a request compares 32 bytes and builds no string.
+  struct Entry {
+    std::shared_ptr<const ledger::ApiKeyRecord> record;
+    std::optional<KeyDigest> digest;  // nullopt: the stored hash is not 64 hex digits
+  };
+  static Entry entry_of(ledger::ApiKeyRecord key);
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const ledger::ApiKeyRecord>, IdHash,
-                     std::equal_to<>>
-      by_id_;
+  std::unordered_map<std::string, Entry, IdHash, std::equal_to<>> by_id_;
 };
 
 }  // namespace hearth::auth

@@ -126,7 +126,7 @@ std::string GatewayService::dashboard_json(const std::map<std::string, WorkerGau
   return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void GatewayService::note_dashboard(const Exchange& exchange) {
+void GatewayService::note_dashboard(const Exchange& exchange, Clock::duration total) {
   if (dashboard_ == nullptr) {
     return;
   }
@@ -135,8 +135,7 @@ void GatewayService::note_dashboard(const Exchange& exchange) {
   sample.workload = exchange.workload;
   sample.placement = exchange.placement;
   sample.status = exchange.client_gone ? 499 : exchange.status;
-  sample.latency_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - exchange.start).count();
+  sample.latency_ms = std::chrono::duration<double, std::milli>(total).count();
   sample.cloud_cost_usd = exchange.cloud_cost;
   sample.avoided_cost_usd = exchange.avoided_cost_usd();
   dashboard_->record(sample);

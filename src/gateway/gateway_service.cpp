@@ -180,13 +180,14 @@ net::awaitable<void> GatewayService::handle(const http::Request& request, Writer
   }
   --in_flight_;
   metrics_.in_flight.set({}, in_flight_);
-  if (api_route) {
-    account(request, exchange);
-  }
+  const auto total = Clock::now() - exchange.start;
   if (is_inference_route(exchange.route)) {
-    note_dashboard(exchange);
+    note_dashboard(exchange, total);
   }
-  finish(request, exchange);
+  finish(request, exchange, total);
+  if (api_route) {
+    account(exchange, total);
+  }
 }
 
 net::awaitable<void> GatewayService::wait_for_ledger(Exchange& exchange) {
@@ -342,8 +343,8 @@ net::awaitable<Expected<std::optional<std::string>, http::ClientError>> GatewayS
   co_return piece;
 }
 
-void GatewayService::finish(const http::Request& request, Exchange& exchange) {
-  const auto total = Clock::now() - exchange.start;
+void GatewayService::finish(const http::Request& request, const Exchange& exchange,
+                            Clock::duration total) {
   if (exchange.client_gone) {
     metrics_.client_disconnects.add({{"model", exchange.model}}, 1);
   }

@@ -91,7 +91,7 @@ class GatewayService {
   // The backend's next body piece (nullopt at the end), its wait counted as backend time.
   http::net::awaitable<Expected<std::optional<std::string>, http::ClientError>> read_piece(
       http::ResponseStream& stream, Exchange& exchange, const CancellationToken& cancellation);
-  void finish(const http::Request& request, Exchange& exchange);
+  void finish(const http::Request& request, const Exchange& exchange, Clock::duration total);
   // request_metrics.cpp: every per-request metric, once per finished request (from finish()).
   void record_request_metrics(const Exchange& exchange, Clock::duration total);
   // trust_routes.cpp: who is calling (an error to send when nobody acceptable is).
@@ -104,8 +104,9 @@ class GatewayService {
   Expected<std::monostate, api::ApiError> apply_budgets(Plan& plan, Exchange& exchange);
   http::net::awaitable<void> admin_keys(const http::Request& request, Writer& writer,
                                         Exchange& exchange);
-  // The usage record, rate and budget settlement, audit events of a finished request.
-  void account(const http::Request& request, Exchange& exchange);
+  // The usage record, rate and budget settlement, audit events of a finished request. Called
+  // last: the record takes the exchange's strings.
+  void account(Exchange& exchange, Clock::duration total);
   http::net::awaitable<void> wait_for_ledger(Exchange& exchange);
   void note_redactions(Exchange& exchange, const privacy::FindingCounts& counts);
   void note_usage(Exchange& exchange, const config::ModelEntry& entry,
@@ -117,7 +118,7 @@ class GatewayService {
                                      Exchange& exchange);
   http::net::awaitable<void> dashboard_data(Writer& writer, Exchange& exchange);
   std::string dashboard_json(const std::map<std::string, WorkerGauges>& gauges);
-  void note_dashboard(const Exchange& exchange);
+  void note_dashboard(const Exchange& exchange, Clock::duration total);
 
   ModelManager& models_;
   GatewayMetrics& metrics_;

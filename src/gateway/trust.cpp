@@ -204,7 +204,7 @@ void Trust::apply(const config::Config& config) {
   wake_.notify_all();
 }
 
-std::uint64_t Trust::record_usage(ledger::UsageRecord record) {
+std::uint64_t Trust::record_usage(ledger::UsageRecord&& record) {
   std::lock_guard lock(usage_mutex_);
   writer_->push(std::move(record));
   return ++usage_pushed_;

@@ -78,7 +78,7 @@ class Trust {
   ledger::Store& store() { return *store_; }
 
   // Queues a usage record; returns its ticket (the position BudgetTracker::refresh compares).
-  std::uint64_t record_usage(ledger::UsageRecord record);
+  std::uint64_t record_usage(ledger::UsageRecord&& record);
   void audit(std::string kind, std::string actor, std::string detail_json);
 
   // Admin actions, written through at once (blocking: they are rare) and audited.

@@ -44,6 +44,9 @@ std::string_view failure_code(auth::AuthFailure failure) {
   return "invalid_api_key";
 }
 
+// The actor of audit events about requests that came without a key (no key exists).
+const std::string kAnonymousActor = "anonymous";
+
 double to_milliseconds(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
@@ -266,23 +269,26 @@ Expected<std::monostate, api::ApiError> GatewayService::apply_budgets(Plan& plan
   return std::monostate{};
 }
 
-void GatewayService::account(const http::Request& /*request*/, Exchange& exchange) {
+void GatewayService::account(Exchange& exchange, Clock::duration total) {
   if (trust_ == nullptr) {
     return;
   }
-  const auto total = Clock::now() - exchange.start;
+  // The exchange is done with (the access log and metrics were written): its strings move into
+  // the record rather than being copied, one request at a time on the event loop.
   ledger::UsageRecord record;
+  // Read before the strings it depends on move.
+  record.avoided_cost_usd = exchange.avoided_cost_usd();
   record.time_us = now_us() - std::chrono::duration_cast<std::chrono::microseconds>(total).count();
-  record.request_id = exchange.request_id;
+  record.request_id = std::move(exchange.request_id);
   record.key_id = exchange.key ? exchange.key->id : "";
-  record.tenant = exchange.tenant;
-  record.workload = exchange.workload;
-  record.task = exchange.task;
-  record.route = exchange.route;
-  record.rule = exchange.rule;
-  record.placement = exchange.placement;
-  record.backend = exchange.backend;
-  record.model = exchange.model;
+  record.tenant = std::move(exchange.tenant);
+  record.workload = std::move(exchange.workload);
+  record.task = std::move(exchange.task);
+  record.route = std::move(exchange.route);
+  record.rule = std::move(exchange.rule);
+  record.placement = std::move(exchange.placement);
+  record.backend = std::move(exchange.backend);
+  record.model = std::move(exchange.model);
   record.status = exchange.client_gone ? 499 : exchange.status;
   record.stream = exchange.stream;
   record.prompt_tokens = exchange.prompt_tokens;
@@ -295,16 +301,42 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
   record.overhead_ms = to_milliseconds(total - exchange.upstream);
   record.busy_ms = exchange.busy_ms;
   record.fallbacks = fallback_header(exchange.fallbacks);
-  record.escalation = exchange.escalation;
-  record.privacy_action = exchange.privacy_action;
+  record.escalation = std::move(exchange.escalation);
+  record.privacy_action = std::move(exchange.privacy_action);
   record.sensitivity = privacy::describe_counts(exchange.findings);
   record.cloud_cost_usd = exchange.cloud_cost;
-  record.avoided_cost_usd = exchange.avoided_cost_usd();
   if (exchange.store_content) {
     record.content =
         nlohmann::json{{"request", exchange.content_request}, {"answer", exchange.content_answer}}
             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
+
+  // Decisions that kept data local, redacted it, blocked it, or refused a request on policy.
+  const std::string& actor = exchange.key ? exchange.key->id : kAnonymousActor;
+  const auto audit_privacy = [&](std::string kind, const privacy::FindingCounts& counts) {
+    nlohmann::json detail{
+        {"request_id", record.request_id}, {"key_id", record.key_id}, {"tenant", record.tenant},
+        {"workload", record.workload},     {"rule", record.rule},     {"types", counts}};
+    trust_->audit(std::move(kind), actor, detail.dump());
+  };
+  if (record.privacy_action == "local_only") {
+    audit_privacy("privacy.local_only", exchange.findings);
+  } else if (record.privacy_action == "block") {
+    audit_privacy("privacy.blocked", exchange.findings);
+  }
+  if (!exchange.redacted.empty()) {
+    audit_privacy("privacy.redacted", exchange.redacted);
+  }
+  if (!exchange.audit_kind.empty()) {
+    nlohmann::json detail{{"request_id", record.request_id},
+                          {"key_id", record.key_id},
+                          {"tenant", record.tenant},
+                          {"rule", record.rule},
+                          {"reason", exchange.audit_detail}};
+    trust_->audit(exchange.audit_kind, actor, detail.dump());
+  }
+
+  const bool answered_by_cloud = record.placement == "cloud";
   const auto ticket = trust_->record_usage(std::move(record));
   if (exchange.key && exchange.rate_estimate >= 0) {
     trust_->rates().settle(exchange.key->id, exchange.rate_estimate,
@@ -312,38 +344,11 @@ void GatewayService::account(const http::Request& /*request*/, Exchange& exchang
                            auth::SteadyClock::now());
   }
   if (exchange.budget) {
-    if (exchange.placement == "cloud") {
+    if (answered_by_cloud) {
       trust_->budgets().settle(*exchange.budget, exchange.cloud_cost, ticket);
     } else {
       trust_->budgets().release(*exchange.budget);
     }
-  }
-  // Decisions that kept data local, redacted it, blocked it, or refused a request on policy.
-  const auto audit_privacy = [&](std::string kind, const privacy::FindingCounts& counts) {
-    nlohmann::json detail{{"request_id", exchange.request_id},
-                          {"key_id", exchange.key ? exchange.key->id : ""},
-                          {"tenant", exchange.tenant},
-                          {"workload", exchange.workload},
-                          {"rule", exchange.rule},
-                          {"types", counts}};
-    trust_->audit(std::move(kind), exchange.key ? exchange.key->id : "anonymous", detail.dump());
-  };
-  if (exchange.privacy_action == "local_only") {
-    audit_privacy("privacy.local_only", exchange.findings);
-  } else if (exchange.privacy_action == "block") {
-    audit_privacy("privacy.blocked", exchange.findings);
-  }
-  if (!exchange.redacted.empty()) {
-    audit_privacy("privacy.redacted", exchange.redacted);
-  }
-  if (!exchange.audit_kind.empty()) {
-    nlohmann::json detail{{"request_id", exchange.request_id},
-                          {"key_id", exchange.key ? exchange.key->id : ""},
-                          {"tenant", exchange.tenant},
-                          {"rule", exchange.rule},
-                          {"reason", exchange.audit_detail}};
-    trust_->audit(exchange.audit_kind, exchange.key ? exchange.key->id : "anonymous",
-                  detail.dump());
   }
 }
 

@@ -24,7 +24,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <limits>
@@ -33,6 +32,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "common/ascii.hpp"
 
 namespace hearth::http {
 
@@ -49,20 +50,13 @@ using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 
 constexpr std::size_t kBodyPieceBytes = 64 * 1024;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && ascii_iequals(text.substr(0, prefix.size()), prefix);
 }
 
 std::string_view find_header(const Headers& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {
-    if (iequals(key, name)) {
+    if (ascii_iequals(key, name)) {
       return value;
     }
   }
@@ -72,7 +66,7 @@ std::string_view find_header(const Headers& headers, std::string_view name) {
 std::string lower(std::string_view text) {
   std::string result(text);
   for (auto& c : result) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    c = ascii_lower(c);
   }
   return result;
 }
@@ -147,8 +141,9 @@ bool is_ip_address(const std::string& host) {
 }
 
 bool is_hop_header(std::string_view name) {
-  return iequals(name, "host") || iequals(name, "content-length") || iequals(name, "connection") ||
-         iequals(name, "transfer-encoding") || iequals(name, "keep-alive");
+  return ascii_iequals(name, "host") || ascii_iequals(name, "content-length") ||
+         ascii_iequals(name, "connection") || ascii_iequals(name, "transfer-encoding") ||
+         ascii_iequals(name, "keep-alive");
 }
 
 RequestMessage build_request(const Endpoint& endpoint, const std::string& host,
@@ -1122,7 +1117,7 @@ net::awaitable<Expected<std::unique_ptr<ResponseStream>, ClientError>> HttpClien
         ClientError::Kind::connect_failed,
         "cannot connect to " + impl->endpoint.to_string() + ": " + impl->tls_failure, false));
   }
-  const bool head_request = iequals(request.method, "HEAD");
+  const bool head_request = ascii_iequals(request.method, "HEAD");
   auto message = std::make_shared<const RequestMessage>(
       build_request(impl->endpoint, impl->host, std::move(request)));
   const auto total_deadline = deadline_after(Clock::now(), impl->options.timeouts.total);

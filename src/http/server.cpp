@@ -24,12 +24,13 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
-#include <cctype>
 #include <deque>
 #include <filesystem>
 #include <optional>
 #include <type_traits>
 #include <variant>
+
+#include "common/ascii.hpp"
 
 namespace hearth::http {
 
@@ -40,12 +41,11 @@ using boost::system::error_code;
 using net::use_awaitable;
 
 std::string_view Request::header(std::string_view name) const {
+  // Stored names are lower case already (to_request): only the name asked for is folded.
   for (const auto& [key, value] : headers) {
     if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
+        std::equal(key.begin(), key.end(), name.begin(),
+                   [](char stored, char asked) { return stored == ascii_lower(asked); })) {
       return value;
     }
   }
@@ -80,7 +80,7 @@ Request to_request(bhttp::request<bhttp::string_body>&& message) {
   for (const auto& field : message) {
     std::string name(field.name_string());
     for (auto& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      c = ascii_lower(c);
     }
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }

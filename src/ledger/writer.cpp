@@ -55,7 +55,7 @@ LedgerWriter::~LedgerWriter() {
 
 // The writer collects a batch for flush_interval (one transaction per interval, not per record:
 // a commit costs far more than a row); only a full batch wakes it early.
-void LedgerWriter::push(UsageRecord record) {
+void LedgerWriter::push(UsageRecord&& record) {
   bool batch_full = false;
   {
     std::lock_guard lock(mutex_);
@@ -69,7 +69,7 @@ void LedgerWriter::push(UsageRecord record) {
   }
 }
 
-void LedgerWriter::push(AuditEvent event) {
+void LedgerWriter::push(AuditEvent&& event) {
   bool batch_full = false;
   {
     std::lock_guard lock(mutex_);

@@ -42,8 +42,8 @@ class LedgerWriter {
 
   // Queue without waiting; capacity is a threshold for full(), not a hard cap, so that a request
   // already answered always gets its record.
-  void push(UsageRecord record);
-  void push(AuditEvent event);
+  void push(UsageRecord&& record);
+  void push(AuditEvent&& event);
   // True when at least queue_capacity items wait: callers should hold back new requests (and
   // count it: note_full()).
   bool full() const;

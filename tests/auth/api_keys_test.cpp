@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -186,6 +187,9 @@ TEST(HashKey, IsHexSha256) {
   // printf '%s' abc | sha256sum
   EXPECT_EQ(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(hash_key(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  const auto digest = key_digest("abc");
+  EXPECT_EQ(digest.front(), 0xba);
+  EXPECT_EQ(digest.back(), 0xad);
 }
 
 struct CredentialCase {
@@ -444,6 +448,21 @@ TEST_F(KeyRingTest, ACorruptStoredHashNeverMatches) {
   corrupt.secret_hash = record_.secret_hash.substr(0, 32);
   ring_.upsert(corrupt);
   expect_unknown(key_);
+  // 64 characters, one of them not a hex digit: decoded as no hash at all, not as a near miss.
+  corrupt.secret_hash = record_.secret_hash;
+  corrupt.secret_hash[10] = 'g';
+  ring_.upsert(corrupt);
+  expect_unknown(key_);
+  // One hex digit off: a different hash.
+  corrupt.secret_hash = record_.secret_hash;
+  corrupt.secret_hash.back() = corrupt.secret_hash.back() == '0' ? '1' : '0';
+  ring_.upsert(corrupt);
+  expect_unknown(key_);
+  // The stored hash written in upper case is the same 32 bytes.
+  corrupt.secret_hash = record_.secret_hash;
+  for (auto& c : corrupt.secret_hash) c = static_cast<char>(std::toupper(c));
+  ring_.upsert(corrupt);
+  EXPECT_TRUE(ring_.authenticate(key_, kNow));
 }
 
 TEST_F(KeyRingTest, AuthenticatedRecordOutlivesAReplace) {
