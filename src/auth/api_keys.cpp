@@ -10,6 +10,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "common/ascii.hpp"
 #include "common/utf8.hpp"
 
 namespace hearth::auth {
@@ -40,20 +41,13 @@ std::string to_hex(const unsigned char* bytes, std::size_t size) {
 }
 
 // The 32 bytes a stored hex hash stands for; nullopt unless it is exactly 64 hex digits.
-std::optional<KeyDigest> from_hex_digest(std::string_view hex) {
-  if (hex.size() != 2 * KeyDigest{}.size()) return std::nullopt;
-  const auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+std::optional<KeyDigest> from_hex_digest(const std::string& hex) {
   KeyDigest digest{};
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    const int high = nibble(hex[2 * i]);
-    const int low = nibble(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    digest[i] = static_cast<unsigned char>(high * 16 + low);
+  std::size_t length = 0;
+  if (hex.size() != 2 * digest.size() ||
+      OPENSSL_hexstr2buf_ex(digest.data(), digest.size(), &length, hex.c_str(), '\0') != 1 ||
+      length != digest.size()) {
+    return std::nullopt;
   }
   return digest;
 }
@@ -257,11 +251,8 @@ Expected<std::string_view, CredentialError> presented_key(std::string_view autho
   std::string_view bearer;
   if (!authorization.empty()) {
     constexpr std::string_view kScheme = "bearer ";
-    const bool is_bearer =
-        authorization.size() >= kScheme.size() &&
-        std::equal(kScheme.begin(), kScheme.end(), authorization.begin(), [](char want, char got) {
-          return want == (got >= 'A' && got <= 'Z' ? static_cast<char>(got - 'A' + 'a') : got);
-        });
+    const bool is_bearer = authorization.size() >= kScheme.size() &&
+                           ascii_iequals(authorization.substr(0, kScheme.size()), kScheme);
     if (!is_bearer) {
       return unexpected(CredentialError{
           CredentialProblem::malformed,
