@@ -114,7 +114,54 @@ INSERT INTO cloud_spend (month_start_us, scope, name, cost_usd)
 DROP INDEX IF EXISTS usage_by_key;
 DROP INDEX IF EXISTS usage_by_tenant;
 )sql"},
+    // Rows are found by time through usage_spans instead of an index on time_us. The index cost
+    // each record a B-tree insert, not an append (records arrive in order of completion, their
+    // time is their arrival): a fifth of SQLite's work per record. A span is a row per batch,
+    // or one row widened by the next batches up to kRowsPerSpan records (append()): it bounds
+    // the ids and the times of the records it covers, and a window's records lie within the ids
+    // of the spans whose times meet the window. Filled from the records already stored.
+    {4, R"sql(
+CREATE TABLE usage_spans (
+  first_id INTEGER NOT NULL,
+  last_id INTEGER NOT NULL,
+  min_time_us INTEGER NOT NULL,
+  max_time_us INTEGER NOT NULL
+);
+CREATE INDEX usage_spans_by_time ON usage_spans (max_time_us);
+INSERT INTO usage_spans (first_id, last_id, min_time_us, max_time_us)
+  SELECT MIN(id), MAX(id), MIN(time_us), MAX(time_us) FROM usage GROUP BY id / 4096;
+DROP INDEX IF EXISTS usage_by_time;
+)sql"},
 };
+
+// A span stops being widened once it covers this many ids; with batches of a few records (a
+// quiet gateway) spans still stay few, and a window's edges read at most this many records
+// outside it.
+constexpr std::int64_t kRowsPerSpan = 4096;
+
+// "id BETWEEN a AND b" for the usage rows that may meet `span_condition` (on usage_spans): the
+// ids of the spans that meet it, a range scan in table order. Rows another program inserted
+// after the newest span (append() always adds one) are in no span until the next append: while
+// there are any, the range also runs from the spans' end to the largest id.
+std::string usage_ids_meeting(const std::string& span_condition) {
+  const std::string covered_to =
+      "COALESCE((SELECT last_id FROM usage_spans ORDER BY rowid DESC LIMIT 1), 0)";
+  const std::string largest_id = "(SELECT MAX(id) FROM usage)";
+  return "id BETWEEN COALESCE((SELECT MIN(first_id) FROM usage_spans WHERE " + span_condition +
+         "), " + covered_to +
+         " + 1) AND MAX(COALESCE((SELECT MAX(last_id) FROM usage_spans WHERE " + span_condition +
+         "), 0), CASE WHEN " + largest_id + " > " + covered_to + " THEN " + largest_id +
+         " ELSE 0 END)";
+}
+
+// The usage rows of the window [?1, ?2): the spans whose times meet it bound their ids, then
+// each row's time is tested.
+const std::string& usage_in_window() {
+  static const std::string sql = " WHERE " +
+                                 usage_ids_meeting("max_time_us >= ?1 AND min_time_us < ?2") +
+                                 " AND time_us >= ?1 AND time_us < ?2";
+  return sql;
+}
 
 constexpr int kKnownSchemaVersion = std::end(kMigrations)[-1].version;
 
@@ -165,7 +212,7 @@ class Use {
   explicit Use(sqlite3_stmt* statement) : statement_(statement) {}
   ~Use() {
     sqlite3_reset(statement_);
-    sqlite3_clear_bindings(statement_);
+    if (clear_bindings_) sqlite3_clear_bindings(statement_);
   }
   Use(const Use&) = delete;
   Use& operator=(const Use&) = delete;
@@ -191,6 +238,11 @@ class Use {
   void bind_real(int index, const std::optional<double>& value) {
     value ? bind_real(index, *value) : note(sqlite3_bind_null(statement_, index));
   }
+  // For a statement whose every use binds every parameter: the end of this use leaves the values
+  // bound (even in-place ones that then dangle) instead of clearing each; the next use replaces
+  // them all before it steps. Clearing the usage insert's 864 parameters cost as much per record
+  // as binding a text.
+  void keep_bindings() { clear_bindings_ = false; }
   // SQLITE_OK when every bind succeeded.
   int bind_result() const { return bind_result_; }
 
@@ -228,6 +280,7 @@ class Use {
 
   sqlite3_stmt* statement_;
   int bind_result_ = SQLITE_OK;
+  bool clear_bindings_ = true;
 };
 
 std::string join_scopes(const std::vector<std::string>& scopes) {
@@ -574,11 +627,22 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
       }
       return sql;
     }();
+    // New rows take ids after the largest (SQLite's rule for a rowid until it reaches 2^63 - 1):
+    // the batch's ids are the ones after it up to the last one inserted.
+    std::int64_t largest_id = 0;
+    {
+      auto select = statement("SELECT COALESCE(MAX(id), 0) FROM usage");
+      if (!select) return unexpected(select.error());
+      Use use(*select);
+      if (use.step() != SQLITE_ROW) return unexpected(error("reading the largest usage id"));
+      largest_id = use.integer(0);
+    }
     for (std::size_t next = 0; next < usage.size();) {
       const std::size_t rows = std::min(kUsageRowsPerInsert, usage.size() - next);
       auto insert = statement(insert_sql[rows - 1]);
       if (!insert) return unexpected(insert.error());
       Use use(*insert);
+      use.keep_bindings();
       for (std::size_t row = 0; row < rows; ++row) {
         bind_usage(use, usage[next + row], static_cast<int>(row) * kUsageColumnCount + 1);
       }
@@ -586,6 +650,14 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
         return unexpected(error("inserting usage records"));
       }
       next += rows;
+    }
+    const auto [earliest, latest] = std::minmax_element(
+        usage.begin(), usage.end(),
+        [](const UsageRecord& a, const UsageRecord& b) { return a.time_us < b.time_us; });
+    if (auto added = add_usage_span(largest_id + 1, sqlite3_last_insert_rowid(db_),
+                                    earliest->time_us, latest->time_us);
+        !added) {
+      return unexpected(added.error());
     }
     const auto spend = spend_increments(usage);
     if (!spend.empty()) {
@@ -673,15 +745,68 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
   return appended;
 }
 
+Expected<Done, std::string> SqliteStore::add_usage_span(std::int64_t first_id, std::int64_t last_id,
+                                                        std::int64_t min_time_us,
+                                                        std::int64_t max_time_us) {
+  assert(first_id <= last_id && "a span covers at least one row");
+  std::int64_t covered_to = 0;         // the last id the spans cover
+  std::optional<std::int64_t> newest;  // the rowid of the newest span, if it may widen
+  {
+    auto select =
+        statement("SELECT rowid, first_id, last_id FROM usage_spans ORDER BY rowid DESC LIMIT 1");
+    if (!select) return unexpected(select.error());
+    Use use(*select);
+    const int result = use.step();
+    if (result == SQLITE_ROW) {
+      covered_to = use.integer(2);
+      if (last_id - use.integer(1) < kRowsPerSpan) newest = use.integer(0);
+    } else if (result != SQLITE_DONE) {
+      return unexpected(error("reading the newest usage span"));
+    }
+  }
+  if (first_id > covered_to + 1) {
+    // Rows another program inserted since the last span (the window queries saw them as the
+    // uncovered tail): this span takes them in, with their times.
+    auto select =
+        statement("SELECT MIN(time_us), MAX(time_us) FROM usage WHERE id > ?1 AND id < ?2");
+    if (!select) return unexpected(select.error());
+    Use use(*select);
+    use.bind_int(1, covered_to);
+    use.bind_int(2, first_id);
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_ROW) {
+      return unexpected(error("reading the times of uncovered usage rows"));
+    }
+    if (!use.is_null(0)) {
+      min_time_us = std::min(min_time_us, use.integer(0));
+      max_time_us = std::max(max_time_us, use.integer(1));
+    }
+    first_id = covered_to + 1;
+  }
+  auto write =
+      statement(newest ? "UPDATE usage_spans SET last_id = ?2, min_time_us = MIN(min_time_us, ?3), "
+                         "max_time_us = MAX(max_time_us, ?4) WHERE rowid = ?1"
+                       : "INSERT INTO usage_spans (first_id, last_id, min_time_us, max_time_us) "
+                         "VALUES (?1, ?2, ?3, ?4)");
+  if (!write) return unexpected(write.error());
+  Use use(*write);
+  use.bind_int(1, newest.value_or(first_id));
+  use.bind_int(2, last_id);
+  use.bind_int(3, min_time_us);
+  use.bind_int(4, max_time_us);
+  if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+    return unexpected(error("recording a usage span"));
+  }
+  return Done{};
+}
+
 Expected<std::vector<UsageRecord>, std::string> SqliteStore::usage_records(std::int64_t from_us,
                                                                            std::int64_t to_us,
                                                                            std::int64_t limit) {
   std::vector<UsageRecord> records;
   if (limit <= 0) return records;
   std::lock_guard lock(mutex_);
-  auto select = statement("SELECT " + usage_columns() +
-                          " FROM usage WHERE time_us >= ?1 AND time_us < ?2 ORDER BY time_us, id "
-                          "LIMIT ?3");
+  auto select = statement("SELECT " + usage_columns() + " FROM usage" + usage_in_window() +
+                          " ORDER BY time_us, id LIMIT ?3");
   if (!select) return unexpected(select.error());
   Use use(*select);
   use.bind_int(1, from_us);
@@ -698,28 +823,9 @@ Expected<std::int64_t, std::string> SqliteStore::scan_usage(
     const std::function<void(const UsageRecord&)>& each) {
   std::lock_guard lock(mutex_);
   const bool accounting = columns == UsageColumns::accounting;
-  // Through the time index, each row costs an index step and a table lookup; a window holding
-  // most of the table is read faster in table order, skipping what falls outside. The share is
-  // estimated from the oldest and newest times (each one index probe), as if evenly spread.
-  bool whole_table = false;
-  {
-    auto bounds =
-        statement("SELECT (SELECT MIN(time_us) FROM usage), (SELECT MAX(time_us) FROM usage)");
-    if (!bounds) return unexpected(bounds.error());
-    Use use(*bounds);
-    if (use.step() != SQLITE_ROW) return unexpected(error("reading the usage time range"));
-    if (!use.is_null(0)) {
-      const double oldest = static_cast<double>(use.integer(0));
-      const double newest = static_cast<double>(use.integer(1)) + 1;
-      const double covered = std::min(newest, static_cast<double>(to_us)) -
-                             std::max(oldest, static_cast<double>(from_us));
-      whole_table = covered >= 0.5 * (newest - oldest);
-    }
-  }
   auto select = statement(std::string("SELECT ") +
                           (accounting ? kAccountingColumns : kUsageColumnsButContent) +
-                          (whole_table ? " FROM usage NOT INDEXED" : " FROM usage") +
-                          " WHERE time_us >= ?1 AND time_us < ?2");
+                          " FROM usage" + usage_in_window());
   if (!select) return unexpected(select.error());
   Use use(*select);
   use.bind_int(1, from_us);
@@ -747,7 +853,9 @@ Expected<std::vector<UsageSummaryRow>, std::string> SqliteStore::summarise_usage
       std::string("SELECT ") + group_expression(grouping) +
       " AS grouped, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
       "SUM(prompt_tokens), SUM(completion_tokens), SUM(cloud_cost_usd), SUM(avoided_cost_usd), "
-      "AVG(latency_ms) FROM usage WHERE time_us >= ?1 AND time_us < ?2 GROUP BY grouped "
+      "AVG(latency_ms) FROM usage" +
+      usage_in_window() +
+      " GROUP BY grouped "
       "ORDER BY COUNT(*) DESC, grouped");
   if (!select) return unexpected(select.error());
   Use use(*select);
@@ -939,7 +1047,11 @@ Expected<PurgeResult, std::string> SqliteStore::purge(std::int64_t usage_before_
     result.audit_deleted = sqlite3_changes64(db_);
   }
   {
-    auto remove = statement("DELETE FROM usage WHERE time_us < ?1");
+    // The records older than usage_before_us lie within the ids of the spans that begin before
+    // it, or after every span; the spans that end before it cover nothing else and go too. A span
+    // that straddles it stays as it is: still a bound (wider than needed) of what is left of it.
+    auto remove = statement("DELETE FROM usage WHERE " + usage_ids_meeting("min_time_us < ?1") +
+                            " AND time_us < ?1");
     if (!remove) return unexpected(remove.error());
     Use use(*remove);
     use.bind_int(1, usage_before_us);
@@ -947,6 +1059,15 @@ Expected<PurgeResult, std::string> SqliteStore::purge(std::int64_t usage_before_
       return unexpected(error("purging usage records"));
     }
     result.usage_deleted = sqlite3_changes64(db_);
+  }
+  {
+    auto remove = statement("DELETE FROM usage_spans WHERE max_time_us < ?1");
+    if (!remove) return unexpected(remove.error());
+    Use use(*remove);
+    use.bind_int(1, usage_before_us);
+    if (use.bind_result() != SQLITE_OK || use.step() != SQLITE_DONE) {
+      return unexpected(error("purging usage spans"));
+    }
   }
   {
     // A month's totals go once every record of it is gone (the month before the one holding

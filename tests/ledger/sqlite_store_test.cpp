@@ -126,11 +126,130 @@ TEST(SqliteStore, CreatesWalDatabaseWithEveryMigrationRecordedOnce) {
                                    table + "'"),
               table);
   }
-  // Usage is read by time only; the indexes by key and by tenant of version 1 went in version 3.
+  // Usage is read by time only, through its spans: the indexes by key and by tenant of version 1
+  // went in version 3, the one by time in version 4.
   EXPECT_EQ(query_text(path,
                        "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' "
                        "AND tbl_name = 'usage' AND sql IS NOT NULL"),
-            "usage_by_time");
+            "");
+  EXPECT_EQ(query_text(path,
+                       "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' "
+                       "AND tbl_name = 'usage_spans'"),
+            "usage_spans_by_time");
+}
+
+std::vector<UsageRecord> records_at(std::int64_t first_time_us, std::int64_t count) {
+  std::vector<UsageRecord> made;
+  for (std::int64_t n = 0; n < count; ++n) {
+    UsageRecord record;
+    record.time_us = first_time_us + n;
+    record.request_id = std::to_string(first_time_us + n);
+    record.status = 200;
+    made.push_back(std::move(record));
+  }
+  return made;
+}
+
+std::int64_t count_in(Store& store, std::int64_t from_us, std::int64_t to_us) {
+  auto counted = store.scan_usage(from_us, to_us, UsageColumns::accounting, [](const auto&) {});
+  EXPECT_TRUE(counted) << counted.error();
+  return counted ? *counted : -1;
+}
+
+// A quiet gateway commits a record or two at a time: its spans must not grow to a row per batch,
+// or they would cost what the time index did.
+TEST(SqliteStore, SmallBatchesWidenOneSpanUpToItsLimit) {
+  TempDir dir;
+  const auto path = (dir.path() / "ledger.db").string();
+  auto store = SqliteStore::open(path, 16);
+  ASSERT_TRUE(store) << store.error();
+  for (std::int64_t batch = 0; batch < 100; ++batch) {
+    ASSERT_TRUE((*store)->append(records_at(batch * 50, 50), {}));
+  }
+  // 5000 ids: the first span takes batches while it covers at most 4096 ids (81 batches, 4050),
+  // the second the rest.
+  EXPECT_EQ(query_text(path, "SELECT COUNT(*) FROM usage_spans"), "2");
+  EXPECT_EQ(query_text(path, "SELECT last_id FROM usage_spans ORDER BY rowid LIMIT 1"), "4050");
+  // One batch larger than the limit has a span of its own.
+  ASSERT_TRUE((*store)->append(records_at(5000, 5000), {}));
+  EXPECT_EQ(query_text(path, "SELECT COUNT(*) FROM usage_spans"), "3");
+  EXPECT_EQ(count_in(**store, 0, 10'000), 10'000);
+  EXPECT_EQ(count_in(**store, 4049, 4051), 2);
+  EXPECT_EQ(count_in(**store, 4999, 5001), 2);
+}
+
+// Rows another program inserted (the sqlite3 shell, an import) are in no span until the store's
+// next append: they are found by time before it, and that append's span takes them in.
+TEST(SqliteStore, RowsInsertedByAnotherProgramAreFoundByTime) {
+  TempDir dir;
+  const auto path = (dir.path() / "ledger.db").string();
+  auto store = SqliteStore::open(path, 16);
+  ASSERT_TRUE(store) << store.error();
+  const std::string columns =
+      "(time_us, request_id, key_id, tenant, workload, task, route, rule, placement, backend, "
+      "model, status, stream, prompt_tokens, cached_tokens, completion_tokens, latency_ms, "
+      "overhead_ms, fallbacks, escalation, privacy_action, sensitivity, cloud_cost_usd, "
+      "avoided_cost_usd, content)";
+  const auto insert_at = [&](std::int64_t time_us) {
+    return execute_raw(path, "INSERT INTO usage " + columns + " VALUES (" +
+                                 std::to_string(time_us) +
+                                 ", 'x', '', '', '', '', '', '', '', '', '', 200, 0, 0, 0, 0, 0, "
+                                 "0, '', '', '', '', 0, 0, '')");
+  };
+  ASSERT_TRUE(insert_at(50));  // before any span
+  EXPECT_EQ(count_in(**store, 50, 51), 1);
+  ASSERT_TRUE((*store)->append(records_at(1000, 10), {}));
+  ASSERT_TRUE(insert_at(20));  // after the newest span, older than all
+  ASSERT_TRUE(insert_at(5000));
+  EXPECT_EQ(count_in(**store, 0, 100), 2);
+  EXPECT_EQ(count_in(**store, 1000, 1010), 10);
+  EXPECT_EQ(count_in(**store, 4000, 6000), 1);
+  EXPECT_EQ(count_in(**store, 100, 1000), 0);
+  // The next append's span covers them, with their times.
+  ASSERT_TRUE((*store)->append(records_at(2000, 5), {}));
+  EXPECT_EQ(count_in(**store, 0, 100), 2);
+  EXPECT_EQ(count_in(**store, 4000, 6000), 1);
+  EXPECT_EQ(query_text(path, "SELECT MIN(min_time_us) FROM usage_spans"), "20");
+  EXPECT_EQ(query_text(path, "SELECT MAX(max_time_us) FROM usage_spans"), "5000");
+  // The purge finds uncovered rows too.
+  ASSERT_TRUE(insert_at(10));
+  auto purged = (*store)->purge(60, 0);
+  ASSERT_TRUE(purged) << purged.error();
+  EXPECT_EQ(purged->usage_deleted, 3);  // 50, 20 and 10
+  EXPECT_EQ(count_in(**store, std::numeric_limits<std::int64_t>::min(),
+                     std::numeric_limits<std::int64_t>::max()),
+            16);
+}
+
+// A database of version 3 (usage found through an index by time) gets spans for the records it
+// holds, and they are found by time as before.
+TEST(SqliteStore, UpgradeFromSchemaVersion3CoversStoredRecordsWithSpans) {
+  TempDir dir;
+  const auto path = (dir.path() / "ledger.db").string();
+  {
+    auto store = SqliteStore::open(path, 16);
+    ASSERT_TRUE(store) << store.error();
+    ASSERT_TRUE((*store)->append(records_at(0, 10'000), {}));
+    ASSERT_TRUE((*store)->append(records_at(500, 3), {}));  // late records
+  }
+  ASSERT_TRUE(execute_raw(path,
+                          "DROP TABLE usage_spans; CREATE INDEX usage_by_time ON usage (time_us); "
+                          "DELETE FROM schema_migrations WHERE version >= 4"));
+  auto store = SqliteStore::open(path, 16);
+  ASSERT_TRUE(store) << store.error();
+  EXPECT_EQ(query_text(path, "SELECT name FROM sqlite_master WHERE name = 'usage_by_time'"), "");
+  // Ids 1 to 10003 in groups of 4096 ids.
+  EXPECT_EQ(query_text(path, "SELECT COUNT(*) FROM usage_spans"), "3");
+  EXPECT_EQ(count_in(**store, 0, 10'000), 10'003);
+  EXPECT_EQ(count_in(**store, 500, 501), 2);
+  EXPECT_EQ(count_in(**store, 4095, 4097), 2);
+  EXPECT_EQ(count_in(**store, 10'000, 20'000), 0);
+  auto purged = (*store)->purge(501, 0);
+  ASSERT_TRUE(purged) << purged.error();
+  EXPECT_EQ(purged->usage_deleted, 502);
+  EXPECT_EQ(count_in(**store, std::numeric_limits<std::int64_t>::min(),
+                     std::numeric_limits<std::int64_t>::max()),
+            10'003 - 502);
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerHearth) {

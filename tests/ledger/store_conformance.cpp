@@ -271,6 +271,55 @@ UsageRecord scan_sample(std::int64_t time_us, std::string request_id) {
   return record;
 }
 
+// A record's time is when its request arrived, and records reach the store when their requests
+// end: a long request's record comes batches after records of later times. Every read by time,
+// and the purge, still find exactly the records of their window, whatever batch brought them.
+TEST_P(StoreConformance, WindowsFindRecordsOfAnyTimeInAnyBatch) {
+  std::vector<UsageRecord> early;
+  std::vector<UsageRecord> later;
+  for (std::int64_t n = 0; n < 10; ++n) {
+    early.push_back(usage_at(1000 + n, "early"));
+    later.push_back(usage_at(5000 + n, "later"));
+  }
+  ASSERT_TRUE(store().append(early, {}));
+  ASSERT_TRUE(store().append(later, {}));
+  ASSERT_TRUE(store().append(std::vector{usage_at(1005, "late"), usage_at(9000, "last")}, {}));
+  for (std::int64_t n = 0; n < 20; ++n) {
+    ASSERT_TRUE(store().append(std::vector{usage_at(9001 + n, "one")}, {}));
+  }
+
+  auto around_the_late_one = store().usage_records(1004, 1006, 100);
+  ASSERT_TRUE(around_the_late_one) << around_the_late_one.error();
+  EXPECT_EQ(times(*around_the_late_one), (std::vector<std::int64_t>{1004, 1005, 1005}));
+  EXPECT_EQ((*around_the_late_one)[2].request_id, "late");  // oldest first, then as stored
+  EXPECT_EQ(scan(store(), 1004, 1006, UsageColumns::accounting).size(), 3U);
+  auto summary = store().summarise_usage(UsageGrouping::workload, 1000, 1010);
+  ASSERT_TRUE(summary) << summary.error();
+  ASSERT_EQ(summary->size(), 1U);
+  EXPECT_EQ((*summary)[0].requests, 11);
+  auto between = store().usage_records(1010, 5000, 100);
+  ASSERT_TRUE(between);
+  EXPECT_TRUE(between->empty());
+  auto singles = store().usage_records(9000, 9021, 100);
+  ASSERT_TRUE(singles);
+  EXPECT_EQ(singles->size(), 21U);
+
+  auto purged = store().purge(1006, 0);
+  ASSERT_TRUE(purged) << purged.error();
+  EXPECT_EQ(purged->usage_deleted, 7);  // 1000 to 1005, and the late 1005
+  EXPECT_EQ(scan(store(), kEarliest, kLatest, UsageColumns::accounting).size(), 35U);
+  auto rest_of_early = store().usage_records(kEarliest, 5000, 100);
+  ASSERT_TRUE(rest_of_early);
+  EXPECT_EQ(times(*rest_of_early), (std::vector<std::int64_t>{1006, 1007, 1008, 1009}));
+
+  // After the purge, new records, late ones among them, are found as before.
+  ASSERT_TRUE(store().append(std::vector{usage_at(1007, "later still"), usage_at(9500)}, {}));
+  auto again = store().usage_records(1007, 1008, 100);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(times(*again), (std::vector<std::int64_t>{1007, 1007}));
+  EXPECT_EQ(scan(store(), 9000, 10000, UsageColumns::accounting).size(), 22U);
+}
+
 TEST_P(StoreConformance, ScanPassesEveryFieldButContentInTheHalfOpenRange) {
   std::vector<UsageRecord> written;
   for (std::int64_t time_us : {30, 10, 50, 20, 40, 20}) {
@@ -352,6 +401,7 @@ TEST_P(StoreConformance, UpgradeFromSchemaVersion1GivesOldRowsZeroBusyTime) {
   ASSERT_TRUE(store().append(std::vector{scan_sample(8, "new")}, {}));
   execute_raw("ALTER TABLE usage DROP COLUMN busy_ms");
   execute_raw("DROP TABLE cloud_spend");
+  execute_raw("DROP TABLE IF EXISTS usage_spans");  // SQLite's version 4
   execute_raw("DELETE FROM schema_migrations WHERE version >= 2");
   ASSERT_TRUE(db_.open_again);
   auto again = db_.open_again();
@@ -570,8 +620,9 @@ TEST_P(StoreConformance, UpgradeFromSchemaVersion2FillsTheMonthlySpendFromStored
   first_of_april.tenant = "acme";
   first_of_april.cloud_cost_usd = 2.0;
   ASSERT_TRUE(store().append(std::vector{last_of_march, first_of_april}, {}));
-  // Back to version 2: no totals table, no record of migration 3.
+  // Back to version 2: no totals table, no record of migration 3 (nor of SQLite's version 4).
   execute_raw("DROP TABLE cloud_spend");
+  execute_raw("DROP TABLE IF EXISTS usage_spans");
   execute_raw("DELETE FROM schema_migrations WHERE version >= 3");
   ASSERT_TRUE(db_.open_again);
   auto again = db_.open_again();
