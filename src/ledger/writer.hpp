@@ -19,7 +19,7 @@ namespace hearth::ledger {
 struct WriterSettings {
   std::size_t queue_capacity = 8192;              // records and events waiting
   std::chrono::milliseconds flush_interval{100};  // the longest a record waits to be committed
-  std::size_t max_batch = 512;
+  std::size_t max_batch = 4096;
 };
 
 struct WriterStats {
