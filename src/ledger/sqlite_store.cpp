@@ -513,6 +513,11 @@ Expected<Done, std::string> SqliteStore::configure() {
   std::lock_guard lock(mutex_);
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  // For a new file only (an existing one keeps its page size; WAL mode cannot change it): four
+  // times SQLite's default page, so a batch of records is a quarter as many pages for the WAL and
+  // for the checkpoint to write, each a system call or two. The writer's system time per record
+  // fell from 0.42 to 0.25 us in a standalone test of the usage insert.
+  if (auto set = execute("PRAGMA page_size=16384"); !set) return set;
   auto journal = statement("PRAGMA journal_mode=WAL");
   if (!journal) return unexpected(journal.error());
   std::string mode;
@@ -527,6 +532,20 @@ Expected<Done, std::string> SqliteStore::configure() {
   // NORMAL in WAL mode: a commit survives the process being killed at any point; only a power
   // loss or OS crash may take back the last commits (never corrupting the file).
   if (auto set = execute("PRAGMA synchronous=NORMAL"); !set) return set;
+  // A checkpoint once the WAL holds about 4 MiB whatever the page size (SQLite's default is 1000
+  // pages: 16 MiB of 16 KiB pages, in rarer and longer pauses of the writer).
+  std::int64_t page_bytes = 0;
+  {
+    auto select = statement("PRAGMA page_size");
+    if (!select) return unexpected(select.error());
+    Use use(*select);
+    if (use.step() != SQLITE_ROW) return unexpected(error("reading the page size"));
+    page_bytes = use.integer(0);
+  }
+  const std::int64_t checkpoint_pages = std::max<std::int64_t>(1, (4 << 20) / page_bytes);
+  if (auto set = execute("PRAGMA wal_autocheckpoint=" + std::to_string(checkpoint_pages)); !set) {
+    return set;
+  }
   return execute("PRAGMA foreign_keys=ON");
 }
 

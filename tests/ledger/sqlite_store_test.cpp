@@ -118,6 +118,7 @@ TEST(SqliteStore, CreatesWalDatabaseWithEveryMigrationRecordedOnce) {
     EXPECT_EQ(*version, SqliteStore::known_schema_version());
   }
   EXPECT_EQ(query_text(path, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(query_text(path, "PRAGMA page_size"), "16384");
   EXPECT_EQ(query_text(path, "SELECT COUNT(*) FROM schema_migrations"),
             std::to_string(SqliteStore::known_schema_version()));
   for (const char* table : {"usage", "api_keys", "audit_log", "audit_anchors", "cloud_spend"}) {
@@ -154,6 +155,24 @@ std::int64_t count_in(Store& store, std::int64_t from_us, std::int64_t to_us) {
   auto counted = store.scan_usage(from_us, to_us, UsageColumns::accounting, [](const auto&) {});
   EXPECT_TRUE(counted) << counted.error();
   return counted ? *counted : -1;
+}
+
+// The 16 KiB page is for new files: one made before (SQLite's default 4 KiB pages) keeps its
+// page size and works as before.
+TEST(SqliteStore, KeepsThePageSizeOfAnExistingFile) {
+  TempDir dir;
+  const auto path = (dir.path() / "ledger.db").string();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "PRAGMA page_size=4096; CREATE TABLE other (x)", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteStore::open(path, 16);
+  ASSERT_TRUE(store) << store.error();
+  EXPECT_EQ(query_text(path, "PRAGMA page_size"), "4096");
+  ASSERT_TRUE((*store)->append(records_at(0, 30'000), {}));
+  EXPECT_EQ(count_in(**store, 1000, 2000), 1000);
 }
 
 // A quiet gateway commits a record or two at a time: its spans must not grow to a row per batch,
