@@ -164,6 +164,7 @@ const std::string& usage_in_window() {
 }
 
 constexpr int kKnownSchemaVersion = std::end(kMigrations)[-1].version;
+constexpr const char* kSchemaVersionSql = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
 
 // The column order of usage rows, shared by the insert and the selects: every column but
 // content, then content.
@@ -534,15 +535,9 @@ Expected<Done, std::string> SqliteStore::configure() {
   if (auto set = execute("PRAGMA synchronous=NORMAL"); !set) return set;
   // A checkpoint once the WAL holds about 4 MiB whatever the page size (SQLite's default is 1000
   // pages: 16 MiB of 16 KiB pages, in rarer and longer pauses of the writer).
-  std::int64_t page_bytes = 0;
-  {
-    auto select = statement("PRAGMA page_size");
-    if (!select) return unexpected(select.error());
-    Use use(*select);
-    if (use.step() != SQLITE_ROW) return unexpected(error("reading the page size"));
-    page_bytes = use.integer(0);
-  }
-  const std::int64_t checkpoint_pages = std::max<std::int64_t>(1, (4 << 20) / page_bytes);
+  const auto page_bytes = query_integer("PRAGMA page_size", "reading the page size");
+  if (!page_bytes) return unexpected(page_bytes.error());
+  const std::int64_t checkpoint_pages = std::max<std::int64_t>(1, (4 << 20) / *page_bytes);
   if (auto set = execute("PRAGMA wal_autocheckpoint=" + std::to_string(checkpoint_pages)); !set) {
     return set;
   }
@@ -559,14 +554,9 @@ Expected<Done, std::string> SqliteStore::migrate() {
       !created) {
     return created;
   }
-  auto select = statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!select) return unexpected(select.error());
-  std::int64_t current = 0;
-  {
-    Use use(*select);
-    if (use.step() != SQLITE_ROW) return unexpected(error("reading the schema version"));
-    current = use.integer(0);
-  }
+  const auto version = query_integer(kSchemaVersionSql, "reading the schema version");
+  if (!version) return unexpected(version.error());
+  const std::int64_t current = *version;
   if (current > kKnownSchemaVersion) {
     return unexpected("its schema version " + std::to_string(current) +
                       " is newer than the newest this hearth knows (" +
@@ -616,17 +606,24 @@ Expected<Done, std::string> SqliteStore::execute(const std::string& sql) {
   return Done{};
 }
 
+Expected<std::int64_t, std::string> SqliteStore::query_integer(const std::string& sql,
+                                                               std::string_view doing) {
+  auto select = statement(sql);
+  if (!select) return unexpected(select.error());
+  Use use(*select);
+  if (use.step() != SQLITE_ROW) return unexpected(error(doing));
+  return use.integer(0);
+}
+
 std::string SqliteStore::error(std::string_view doing) const {
   return "SQLite error " + std::string(doing) + ": " + sqlite3_errmsg(db_);
 }
 
 Expected<int, std::string> SqliteStore::schema_version() {
   std::lock_guard lock(mutex_);
-  auto select = statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!select) return unexpected(select.error());
-  Use use(*select);
-  if (use.step() != SQLITE_ROW) return unexpected(error("reading the schema version"));
-  return static_cast<int>(use.integer(0));
+  const auto version = query_integer(kSchemaVersionSql, "reading the schema version");
+  if (!version) return unexpected(version.error());
+  return static_cast<int>(*version);
 }
 
 Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
@@ -646,16 +643,6 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
       }
       return sql;
     }();
-    // New rows take ids after the largest (SQLite's rule for a rowid until it reaches 2^63 - 1):
-    // the batch's ids are the ones after it up to the last one inserted.
-    std::int64_t largest_id = 0;
-    {
-      auto select = statement("SELECT COALESCE(MAX(id), 0) FROM usage");
-      if (!select) return unexpected(select.error());
-      Use use(*select);
-      if (use.step() != SQLITE_ROW) return unexpected(error("reading the largest usage id"));
-      largest_id = use.integer(0);
-    }
     for (std::size_t next = 0; next < usage.size();) {
       const std::size_t rows = std::min(kUsageRowsPerInsert, usage.size() - next);
       auto insert = statement(insert_sql[rows - 1]);
@@ -673,8 +660,11 @@ Expected<std::vector<AuditRecord>, std::string> SqliteStore::append(
     const auto [earliest, latest] = std::minmax_element(
         usage.begin(), usage.end(),
         [](const UsageRecord& a, const UsageRecord& b) { return a.time_us < b.time_us; });
-    if (auto added = add_usage_span(largest_id + 1, sqlite3_last_insert_rowid(db_),
-                                    earliest->time_us, latest->time_us);
+    // Each new row took the id after the largest (SQLite's rule for a rowid until it reaches
+    // 2^63 - 1), so the batch's ids are the last one inserted and the ones just before it.
+    const std::int64_t last_id = sqlite3_last_insert_rowid(db_);
+    const std::int64_t first_id = last_id - static_cast<std::int64_t>(usage.size()) + 1;
+    if (auto added = add_usage_span(first_id, last_id, earliest->time_us, latest->time_us);
         !added) {
       return unexpected(added.error());
     }

@@ -90,6 +90,9 @@ class SqliteStore : public Store {
   // Runs statements that return no rows (and need no parameters). Callers hold mutex_.
   Expected<Done, std::string> execute(const std::string& sql);
   std::string error(std::string_view doing) const;
+  // The first column of the first row of `sql` (no parameters) as an integer; `doing` names it
+  // in the error. Callers hold mutex_.
+  Expected<std::int64_t, std::string> query_integer(const std::string& sql, std::string_view doing);
   // Records that the usage rows with ids first_id..last_id, times min_time_us..max_time_us, were
   // added: widens the newest span or adds one. In append()'s transaction.
   Expected<Done, std::string> add_usage_span(std::int64_t first_id, std::int64_t last_id,
