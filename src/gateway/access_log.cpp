@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "api/json_text.hpp"
+#include "common/number_text.hpp"
 
 namespace hearth::gateway {
 
@@ -31,6 +32,15 @@ void JsonLine::number_member(std::string_view name, double value) {
     fmt::format_to(std::back_inserter(text_), "{}", value);
   } else {
     text_ += "null";  // JSON has no NaN or infinity
+  }
+}
+
+void JsonLine::fixed3_member(std::string_view name, double value) {
+  key(name);
+  if (std::isfinite(value)) {
+    append_fixed3(text_, value);
+  } else {
+    text_ += "null";
   }
 }
 

@@ -23,6 +23,8 @@ class JsonLine {
 
   void string_member(std::string_view key, std::string_view value);
   void number_member(std::string_view key, double value);  // the shortest exact decimal
+  // Three decimals (durations in milliseconds, to the microsecond); null when not finite.
+  void fixed3_member(std::string_view key, double value);
   void integer_member(std::string_view key, std::int64_t value);
   void bool_member(std::string_view key, bool value);
   void strings_member(std::string_view key, const std::vector<std::string>& values);

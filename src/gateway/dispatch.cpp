@@ -20,6 +20,7 @@
 #include "api/serialize.hpp"
 #include "api/sse.hpp"
 #include "cloud/anthropic_translation.hpp"
+#include "common/number_text.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/privacy_guard.hpp"
@@ -629,13 +630,12 @@ net::awaitable<GatewayService::Attempt> GatewayService::try_target(
       out.emplace_back("x-hearth-privacy",
                        privacy_header(exchange.privacy_action, exchange.findings));
     }
-    out.emplace_back(
-        "x-hearth-overhead-ms",
-        fmt::format("{:.3f}", milliseconds(Clock::now() - exchange.start - exchange.upstream)));
+    out.emplace_back("x-hearth-overhead-ms",
+                     fixed3(milliseconds(Clock::now() - exchange.start - exchange.upstream)));
     // Known before the headers only for whole answers (a stream's comes with its end): what
     // `hearth eval` and other clients use for local energy.
     if (lease->placement() == config::Placement::local && exchange.busy_ms > 0) {
-      out.emplace_back("x-hearth-busy-ms", fmt::format("{:.3f}", exchange.busy_ms));
+      out.emplace_back("x-hearth-busy-ms", fixed3(exchange.busy_ms));
     }
   };
 

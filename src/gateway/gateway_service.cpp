@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -58,16 +59,28 @@ double milliseconds(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
 
+// "2026-11-22T12:34:56.789Z". The text up to the seconds is kept from the previous call: every
+// request writes one, and most fall in the same second as the one before.
 std::string iso8601_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03d}Z", text, static_cast<int>(millis));
+  thread_local std::time_t cached_second = -1;
+  thread_local std::array<char, 32> cached_text{};
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  const auto millis_total = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch);
+  const auto second = static_cast<std::time_t>(millis_total.count() / 1000);
+  if (second != cached_second) {
+    std::tm utc{};
+    gmtime_r(&second, &utc);
+    std::strftime(cached_text.data(), cached_text.size(), "%Y-%m-%dT%H:%M:%S", &utc);
+    cached_second = second;
+  }
+  const int millis = static_cast<int>(millis_total.count() % 1000);
+  std::string text(cached_text.data());
+  text += '.';
+  text += static_cast<char>('0' + millis / 100);
+  text += static_cast<char>('0' + millis / 10 % 10);
+  text += static_cast<char>('0' + millis % 10);
+  text += 'Z';
+  return text;
 }
 
 // The ledger writer's own counters, read at scrape time.
@@ -362,9 +375,9 @@ void GatewayService::finish(const http::Request& request, const Exchange& exchan
   line.string_member("model", exchange.model);
   line.string_member("backend", exchange.backend);
   line.bool_member("stream", exchange.stream);
-  line.number_member("duration_ms", milliseconds(total));
-  line.number_member("overhead_ms", milliseconds(overhead));
-  line.number_member("upstream_ms", milliseconds(exchange.upstream));
+  line.fixed3_member("duration_ms", milliseconds(total));
+  line.fixed3_member("overhead_ms", milliseconds(overhead));
+  line.fixed3_member("upstream_ms", milliseconds(exchange.upstream));
   line.integer_member("bytes_out", static_cast<std::int64_t>(exchange.bytes_out));
   if (!exchange.rule.empty()) {
     line.string_member("rule", exchange.rule);

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "api/serialize.hpp"
+#include "common/number_text.hpp"
 #include "gateway/exchange.hpp"
 #include "gateway/gateway_service.hpp"
 #include "gateway/trust.hpp"
@@ -58,7 +59,10 @@ std::string request_id_of(const http::Request& request, std::uint64_t sequence) 
       std::all_of(given.begin(), given.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     return std::string(given);
   }
-  return fmt::format("req_{:08x}{:010x}", process_tag, sequence);
+  std::string id = "req_";
+  append_hex(id, process_tag, 8);
+  append_hex(id, sequence, 10);
+  return id;
 }
 
 // The POST /admin/keys body, read into a KeyRequest; the error names the field.

@@ -44,6 +44,8 @@ TEST(JsonLine, WritesOneValidJsonObjectAndANewline) {
   line.number_member("duration_ms", 0.125);
   line.number_member("whole_ms", 3.0);
   line.number_member("not_a_number", std::numeric_limits<double>::quiet_NaN());
+  line.fixed3_member("overhead_ms", 0.0123456);
+  line.fixed3_member("infinite_ms", std::numeric_limits<double>::infinity());
   line.bool_member("stream", false);
   line.strings_member("fallback", {"a: upstream_5xx", "b"});
   line.begin_object("privacy");
@@ -61,6 +63,8 @@ TEST(JsonLine, WritesOneValidJsonObjectAndANewline) {
   EXPECT_EQ(parsed["duration_ms"], 0.125);
   EXPECT_EQ(parsed["whole_ms"], 3.0);
   EXPECT_TRUE(parsed["not_a_number"].is_null());
+  EXPECT_NE(text.find(R"("overhead_ms":0.012,)"), std::string::npos) << text;
+  EXPECT_TRUE(parsed["infinite_ms"].is_null());
   EXPECT_EQ(parsed["stream"], false);
   EXPECT_EQ(parsed["fallback"], (std::vector<std::string>{"a: upstream_5xx", "b"}));
   EXPECT_EQ(parsed["privacy"]["action"], "redact");
