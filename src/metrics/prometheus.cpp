@@ -106,16 +106,21 @@ std::string format_value(double value) {
 Family::Family(std::string name, std::string help, Kind kind)
     : name_(std::move(name)), help_(std::move(help)), kind_(kind) {}
 
+double& Family::value_of(Labels labels) {
+  if (double* known = recent_.find(labels)) return *known;
+  double& value = slot(values_, series_key(labels, true));
+  recent_.remember(labels, &value);
+  return value;
+}
+
 void Family::add(Labels labels, double value) {
-  const std::string_view key = series_key(labels, true);
   std::lock_guard lock(mutex_);
-  slot(values_, key) += value;
+  value_of(labels) += value;
 }
 
 void Family::set(Labels labels, double value) {
-  const std::string_view key = series_key(labels, true);
   std::lock_guard lock(mutex_);
-  slot(values_, key) = value;
+  value_of(labels) = value;
 }
 
 double Family::value(Labels labels) const {
@@ -157,9 +162,13 @@ void Histogram::observe(Labels labels, double value) {
   // `le` is inclusive: the first bound not below the value.
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
-  const std::string_view key = series_key(labels, false);
   std::lock_guard lock(mutex_);
-  auto& series = slot(series_, key);
+  Series* known = recent_.find(labels);
+  if (known == nullptr) {
+    known = &slot(series_, series_key(labels, false));
+    recent_.remember(labels, known);
+  }
+  Series& series = *known;
   if (series.counts.empty()) {
     series.counts.assign(bounds_.size() + 1, 0);
   }

@@ -3,6 +3,7 @@
 // renders them at /metrics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,44 @@ namespace hearth::metrics {
 // reused buffer, so recording a sample allocates nothing once its series exists.
 using Label = std::pair<std::string_view, std::string_view>;
 using Labels = std::initializer_list<Label>;
+
+// The last few label sets a family recorded, each with its series' value: a request records the
+// same label sets as the one before, and comparing them is far cheaper than rendering a key and
+// looking it up. Guarded by the family's mutex; a family's series are never removed, so the
+// pointers stay valid.
+template <class Value>
+class RecentSeries {
+ public:
+  Value* find(Labels labels) const {
+    for (const Entry& entry : entries_) {
+      if (entry.value != nullptr && same_labels(entry, labels)) return entry.value;
+    }
+    return nullptr;
+  }
+  void remember(Labels labels, Value* value) {
+    Entry& entry = entries_[next_];
+    next_ = (next_ + 1) % entries_.size();
+    entry.labels.assign(labels.begin(), labels.end());
+    entry.value = value;
+  }
+
+ private:
+  struct Entry {
+    std::vector<std::pair<std::string, std::string>> labels;
+    Value* value = nullptr;
+  };
+  static bool same_labels(const Entry& entry, Labels labels) {
+    if (entry.labels.size() != labels.size()) return false;
+    auto given = labels.begin();
+    for (const auto& [name, value] : entry.labels) {
+      if (name != given->first || value != given->second) return false;
+      ++given;
+    }
+    return true;
+  }
+  std::array<Entry, 4> entries_;
+  std::size_t next_ = 0;
+};
 
 // One metric family in the registry's rendering order.
 class Metric {
@@ -40,11 +79,14 @@ class Family : public Metric {
   void render(std::string& out) const override;
 
  private:
+  double& value_of(Labels labels);  // created at 0 when new; call with the mutex held
+
   std::string name_;
   std::string help_;
   Kind kind_;
   mutable std::mutex mutex_;
   std::map<std::string, double, std::less<>> values_;  // rendered label set -> value
+  RecentSeries<double> recent_;
 };
 
 // A histogram with fixed bucket upper bounds (inclusive, as Prometheus' `le`), the same for every
@@ -79,6 +121,7 @@ class Histogram : public Metric {
   std::vector<std::string> bound_texts_;  // the `le` values, "+Inf" last
   mutable std::mutex mutex_;
   std::map<std::string, Series, std::less<>> series_;  // label pairs without braces -> series
+  RecentSeries<Series> recent_;
 };
 
 class Registry {

@@ -107,6 +107,36 @@ TEST(Family, LabelValuesAreEscapedAtEitherEndAndKeptApartByValue) {
   EXPECT_NE(out.find("r_total{a=\"plain\",b=\"x\"} 7\n"), std::string::npos) << out;
 }
 
+TEST(Family, ManyLabelSetsInTurnEachKeepTheirOwnValue) {
+  // More label sets than a family remembers, recorded in turn, and sets that differ only in a
+  // label's name, in the number of labels or in a value's prefix.
+  Registry registry;
+  auto& requests = registry.counter("r_total", "Requests");
+  auto& seconds = registry.histogram("s", "Seconds", {1});
+  const std::vector<std::string> models = {"a", "b", "c", "d", "e", "f", "ab"};
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      requests.add({{"model", models[i]}}, static_cast<double>(i + 1));
+      seconds.observe({{"model", models[i]}}, static_cast<double>(i));
+    }
+    requests.add({{"backend", "a"}}, 100);
+    requests.add({{"model", "a"}, {"status", "200"}}, 1000);
+  }
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    EXPECT_EQ(requests.value({{"model", models[i]}}), 3.0 * static_cast<double>(i + 1))
+        << models[i];
+    const auto snapshot = seconds.snapshot({{"model", models[i]}});
+    EXPECT_EQ(snapshot.count, 3u) << models[i];
+    EXPECT_EQ(snapshot.sum, 3.0 * static_cast<double>(i)) << models[i];
+  }
+  EXPECT_EQ(requests.value({{"backend", "a"}}), 300);
+  EXPECT_EQ(requests.value({{"model", "a"}, {"status", "200"}}), 3000);
+  requests.set({{"model", "b"}}, 42);
+  EXPECT_EQ(requests.value({{"model", "b"}}), 42);
+  const std::string out = registry.render();
+  EXPECT_NE(out.find("r_total{model=\"ab\"} 21\n"), std::string::npos) << out;
+}
+
 TEST(Histogram, WithoutObservationsRendersNoSeries) {
   Histogram histogram("h", "Help", {1, 2});
   std::string out;
