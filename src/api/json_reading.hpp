@@ -7,6 +7,8 @@
 
 #include <simdjson.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -23,6 +25,26 @@ std::optional<JsonElement> parse_for_reading(std::string_view text);
 // The value of the last member called `key` (JSON lets a key repeat; nlohmann, like most readers,
 // keeps the last), or nullopt, also when `value` is not an object.
 std::optional<JsonElement> last_member(JsonElement value, std::string_view key);
+
+// last_member() for each of `keys` at once, in one pass over the members: element i is the last
+// member called keys[i]. For readers of many fields, where a pass per field would walk the
+// object once for each.
+template <std::size_t N>
+std::array<std::optional<JsonElement>, N> last_members(
+    JsonElement value, const std::array<std::string_view, N>& keys) {
+  std::array<std::optional<JsonElement>, N> found;
+  simdjson::dom::object object;
+  if (value.get(object) != simdjson::SUCCESS) return found;
+  for (const simdjson::dom::key_value_pair field : object) {
+    for (std::size_t i = 0; i < N; ++i) {
+      if (field.key == keys[i]) {
+        found[i] = field.value;
+        break;
+      }
+    }
+  }
+  return found;
+}
 
 // Calls visit(member value) for every member called `key`, in order (a scan that must see every
 // text, repeated keys included). Nothing when `value` is not an object.

@@ -1011,12 +1011,6 @@ namespace {
 using simdjson::dom::array;
 using simdjson::dom::object;
 
-std::optional<JsonElement> present_member(JsonElement value, std::string_view key) {
-  auto found = last_member(value, key);
-  if (found && found->is_null()) found.reset();
-  return found;
-}
-
 std::size_t text_characters_of(JsonElement value) {
   if (const auto text = string_value(value)) return text->size();
   std::size_t total = 0;
@@ -1064,27 +1058,57 @@ bool has_image_part_of(JsonElement messages) {
 std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
   const std::optional<JsonElement> root = parse_for_reading(body);
   if (!root || !root->is_object()) return std::nullopt;
+  enum Member : std::size_t {
+    kKeepAlive,
+    kTools,
+    kModel,
+    kStream,
+    kMetadata,
+    kMaxCompletionTokens,
+    kMaxTokens,
+    kMessages,
+    kPrompt,
+    kInput,
+    kQuery,
+    kDocuments,
+    kLogprobs,
+    kStreamOptions,
+    kResponseFormat,
+    kMembers
+  };
+  static constexpr std::array<std::string_view, kMembers> kNames = {
+      "keep_alive", "tools",          "model",
+      "stream",     "metadata",       "max_completion_tokens",
+      "max_tokens", "messages",       "prompt",
+      "input",      "query",          "documents",
+      "logprobs",   "stream_options", "response_format"};
+  const auto members = last_members(*root, kNames);
+  // A member whose value is null counts as absent, as in the nlohmann reading.
+  const auto present = [&members](Member member) -> std::optional<JsonElement> {
+    const auto& found = members[member];
+    return found && !found->is_null() ? found : std::nullopt;
+  };
   RoutingFields fields;
-  if (present_member(*root, "keep_alive")) return std::nullopt;
-  if (const auto tools = present_member(*root, "tools")) {
+  if (present(kKeepAlive)) return std::nullopt;
+  if (const auto tools = present(kTools)) {
     array list;
     if (tools->get(list) == simdjson::SUCCESS && list.size() > 0) return std::nullopt;
   }
-  if (const auto model = present_member(*root, "model")) {
+  if (const auto model = present(kModel)) {
     const auto name = string_value(*model);
     if (!name) return std::nullopt;
     fields.model = *name;
   }
-  if (const auto stream = present_member(*root, "stream")) {
+  if (const auto stream = present(kStream)) {
     if (stream->get(fields.stream) != simdjson::SUCCESS) return std::nullopt;
   }
-  if (const auto metadata = present_member(*root, "metadata")) {
+  if (const auto metadata = present(kMetadata)) {
     if (const auto workload = last_member(*metadata, "workload")) {
       if (const auto name = string_value(*workload)) fields.workload = *name;
     }
   }
-  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
-    if (const auto value = present_member(*root, key)) {
+  for (const Member member : {kMaxCompletionTokens, kMaxTokens}) {
+    if (const auto value = present(member)) {
       if (const auto number = integer_value(*value)) {
         fields.max_tokens = number;
         break;
@@ -1092,27 +1116,27 @@ std::optional<RoutingFields> read_routing_fields_fast(std::string_view body) {
     }
   }
   std::size_t characters = 0;
-  if (const auto messages = present_member(*root, "messages")) {
+  if (const auto messages = present(kMessages)) {
     fields.has_images = has_image_part_of(*messages);
     characters += text_characters_of(*messages);
   }
-  for (const char* key : {"prompt", "input", "query", "documents"}) {
-    if (const auto value = present_member(*root, key)) characters += text_characters_of(*value);
+  for (const Member member : {kPrompt, kInput, kQuery, kDocuments}) {
+    if (const auto value = present(member)) characters += text_characters_of(*value);
   }
   fields.estimated_prompt_tokens = static_cast<std::int64_t>((characters + 3) / 4);
-  if (const auto logprobs = present_member(*root, "logprobs")) {
+  if (const auto logprobs = present(kLogprobs)) {
     bool wanted = false;
     const auto number = integer_value(*logprobs);
     fields.logprobs =
         (logprobs->get(wanted) == simdjson::SUCCESS && wanted) || (number && *number > 0);
   }
-  if (const auto options = last_member(*root, "stream_options")) {
+  if (const auto& options = members[kStreamOptions]) {
     fields.has_stream_options = true;
     bool include = false;
     const auto usage = last_member(*options, "include_usage");
     fields.include_usage = usage && usage->get(include) == simdjson::SUCCESS && include;
   }
-  if (const auto format = present_member(*root, "response_format")) {
+  if (const auto format = present(kResponseFormat)) {
     const auto type = last_member(*format, "type");
     const auto name = type ? string_value(*type) : std::nullopt;
     if (name == "json_schema") return std::nullopt;
@@ -1170,25 +1194,31 @@ std::optional<AnswerSummary> read_answer_fast(std::string_view body) {
   const std::optional<JsonElement> root = parse_for_reading(body);
   if (!root || !root->is_object()) return std::nullopt;
   AnswerSummary summary;
-  if (const auto usage = last_member(*root, "usage"); usage && usage->is_object()) {
-    summary.prompt_tokens = integer_or_zero(last_member(*usage, "prompt_tokens"));
-    summary.completion_tokens = integer_or_zero(last_member(*usage, "completion_tokens"));
-    if (const auto details = last_member(*usage, "prompt_tokens_details");
-        details && details->is_object()) {
+  static constexpr std::array<std::string_view, 2> kAnswerMembers = {"usage", "choices"};
+  const auto [usage, choices] = last_members(*root, kAnswerMembers);
+  if (usage && usage->is_object()) {
+    static constexpr std::array<std::string_view, 3> kUsageMembers = {
+        "prompt_tokens", "completion_tokens", "prompt_tokens_details"};
+    const auto [prompt, completion, details] = last_members(*usage, kUsageMembers);
+    summary.prompt_tokens = integer_or_zero(prompt);
+    summary.completion_tokens = integer_or_zero(completion);
+    if (details && details->is_object()) {
       summary.cached_tokens = integer_or_zero(last_member(*details, "cached_tokens"));
     }
   }
-  const auto choices = last_member(*root, "choices");
   simdjson::dom::array choice_list;
   if (!choices || choices->get(choice_list) != simdjson::SUCCESS || choice_list.size() == 0) {
     return summary;
   }
   summary.has_choices = true;
   const JsonElement choice = choice_list.at(0).value_unsafe();
-  if (const auto reason = last_member(choice, "finish_reason")) {
+  static constexpr std::array<std::string_view, 4> kChoiceMembers = {"finish_reason", "message",
+                                                                     "text", "logprobs"};
+  const auto [reason, message, text_member, logprobs] = last_members(choice, kChoiceMembers);
+  if (reason) {
     if (const auto text = string_value(*reason)) summary.finish_reason = *text;
   }
-  if (const auto message = last_member(choice, "message"); message && message->is_object()) {
+  if (message && message->is_object()) {
     if (const auto content = last_member(*message, "content")) {
       if (const auto text = string_value(*content)) summary.content = *text;
     }
@@ -1197,7 +1227,7 @@ std::optional<AnswerSummary> read_answer_fast(std::string_view body) {
         tool_calls && tool_calls->get(calls) == simdjson::SUCCESS) {
       summary.tool_calls = static_cast<int>(calls.size());
     }
-  } else if (const auto text_member = last_member(choice, "text")) {
+  } else if (text_member) {
     if (const auto text = string_value(*text_member)) summary.content = *text;
   }
   double sum = 0;
@@ -1208,7 +1238,7 @@ std::optional<AnswerSummary> read_answer_fast(std::string_view body) {
       ++summary.logprob_tokens;
     }
   };
-  if (const auto logprobs = last_member(choice, "logprobs"); logprobs && logprobs->is_object()) {
+  if (logprobs && logprobs->is_object()) {
     simdjson::dom::array values;
     if (const auto content = last_member(*logprobs, "content");
         content && content->get(values) == simdjson::SUCCESS) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/container/small_vector.hpp>
 #include <cassert>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -76,7 +77,8 @@ struct RequestTexts::Impl {
         if (!collect_read(element, parent_key, key)) return false;
       }
     } else if (simdjson::dom::object members; value.get(members) == simdjson::SUCCESS) {
-      std::vector<std::string_view> keys;
+      // A request's objects have a handful of members: no allocation for their keys.
+      boost::container::small_vector<std::string_view, 16> keys;
       for (const simdjson::dom::key_value_pair member : members) {
         keys.push_back(member.key);
         if (!collect_read(member.value, key, member.key)) return false;
@@ -109,6 +111,17 @@ struct RequestTexts::Impl {
 };
 
 Expected<RequestTexts, api::ApiError> RequestTexts::parse(std::string_view body) {
+  auto impl = std::make_unique<Impl>();
+  // simdjson's reading rejects text that is not UTF-8 and nesting deeper than
+  // kMaxJsonNestingDepth itself (its parser is made with that depth): the checks below only run
+  // for bodies it refused, to name the problem.
+  if (const auto read = api::parse_for_reading(body); read && read->is_object()) {
+    if (impl->collect_read(*read, "", "")) {
+      impl->body = body;
+      return RequestTexts(std::move(impl));
+    }
+    impl->texts.clear();
+  }
   // The same checks and messages as api/parse.cpp, which sees the body next.
   if (const std::size_t bad = first_invalid_utf8(body); bad != std::string_view::npos) {
     return unexpected(
@@ -121,14 +134,6 @@ Expected<RequestTexts, api::ApiError> RequestTexts::parse(std::string_view body)
                                                std::to_string(api::kMaxJsonNestingDepth) +
                                                " levels",
                                            std::nullopt, "invalid_json"));
-  }
-  auto impl = std::make_unique<Impl>();
-  if (const auto read = api::parse_for_reading(body); read && read->is_object()) {
-    if (impl->collect_read(*read, "", "")) {
-      impl->body = body;
-      return RequestTexts(std::move(impl));
-    }
-    impl->texts.clear();
   }
   try {
     impl->document = json::parse(body);
