@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +25,7 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/container/small_vector.hpp>
 #include <cassert>
 #include <deque>
 #include <filesystem>
@@ -55,6 +58,66 @@ std::string_view Request::header(std::string_view name) const {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A whole response's status line and header, as Beast's serializer of a message built with
+// set() and prepare_payload() writes it, rendered directly: building the message costs an
+// allocation per header and serializing it thousands of instructions, on every answer the
+// gateway and the workers send. A later header replaces an earlier one of the same name (set()'s
+// rule); the length and the connection's fate are the server's own. A header whose name or
+// value holds CR or LF is left out: it would end the header early.
+std::string response_head(int status, std::string_view content_type, const Headers& extra,
+                          bool keep_alive, std::size_t body_size) {
+  using Field = std::pair<std::string_view, std::string_view>;
+  boost::container::small_vector<Field, 16> fields;
+  const auto set = [&fields](std::string_view name, std::string_view value) {
+    if (name.empty() || name.find_first_of("\r\n:") != std::string_view::npos ||
+        value.find_first_of("\r\n") != std::string_view::npos) {
+      return;
+    }
+    fields.erase(
+        std::remove_if(fields.begin(), fields.end(),
+                       [name](const Field& field) { return ascii_iequals(field.first, name); }),
+        fields.end());
+    fields.emplace_back(name, value);
+  };
+  set("Content-Type", content_type);
+  set("Server", "hearth");
+  for (const auto& [name, value] : extra) {
+    if (ascii_iequals(name, "content-length") || ascii_iequals(name, "transfer-encoding") ||
+        ascii_iequals(name, "connection")) {
+      continue;
+    }
+    set(name, value);
+  }
+  std::string head;
+  head.reserve(128 + 64 * fields.size());
+  head += "HTTP/1.1 ";
+  const int code = status >= 100 && status <= 999 ? status : 500;
+  head += static_cast<char>('0' + code / 100);
+  head += static_cast<char>('0' + code / 10 % 10);
+  head += static_cast<char>('0' + code % 10);
+  head += ' ';
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(code));
+  head.append(reason.data(), reason.size());
+  head += "\r\n";
+  for (const auto& [name, value] : fields) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  // 1xx, 204 and 304 answers have no body and no length (RFC 9110 8.6).
+  if (code / 100 != 1 && code != 204 && code != 304) {
+    head += "Content-Length: ";
+    head += std::to_string(body_size);
+    head += "\r\n";
+  }
+  if (!keep_alive) {
+    head += "Connection: close\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
 
 // What one read from a client takes at most, once the connection's first read begins.
 constexpr std::size_t kReadBufferBytes = 4096;
@@ -313,19 +376,17 @@ class Server::Impl::Connection : public ResponseWriter,
       co_return false;
     }
     responded_ = true;
-    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(status), 11};
-    response.set(bhttp::field::content_type,
-                 beast::string_view(content_type.data(), content_type.size()));
-    response.set(bhttp::field::server, "hearth");
-    for (const auto& [name, value] : extra_headers) {
-      response.set(name, value);
+    const bool bodiless = status / 100 == 1 || status == 204 || status == 304;
+    assert((!bodiless || body.empty()) && "1xx, 204 and 304 answers have no body");
+    if (bodiless) {
+      body.clear();
     }
-    response.keep_alive(keep_alive_);
-    response.body() = std::move(body);
-    response.prepare_payload();
+    const std::string head =
+        response_head(status, content_type, extra_headers, keep_alive_, body.size());
+    const std::array<net::const_buffer, 2> buffers = {net::buffer(head), net::buffer(body)};
     error_code error;
     arm_write_deadline();
-    co_await bhttp::async_write(socket_, response, net::redirect_error(use_awaitable, error));
+    co_await net::async_write(socket_, buffers, net::redirect_error(use_awaitable, error));
     disarm_write_deadline();
     if (error) {
       close();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -60,6 +61,23 @@ class ServerFixture : public ::testing::Test {
       std::string body = request.method + " " + request.body;
       Headers headers{{std::string("x-query"), request.query}};
       co_await writer.send(200, kTextPlain, std::move(body), headers);
+    } else if (request.path == "/headers") {
+      // A later header replaces every earlier one of the same name, whatever its case, and goes
+      // last; the length and the connection are the server's; a header that would split the
+      // response is dropped.
+      Headers headers{{std::string("x-one"), std::string("first")},
+                      {std::string("X-One"), std::string("second")},
+                      {std::string("content-type"), std::string("application/x-replaced")},
+                      {std::string("content-length"), std::string("999")},
+                      {std::string("connection"), std::string("close")},
+                      {std::string("x-injected"), std::string("a\r\nx-evil: 1")},
+                      {std::string("x-bad\nname"), std::string("b")},
+                      {std::string("x-last"), std::string("kept")}};
+      std::string body = "body";
+      co_await writer.send(201, kTextPlain, std::move(body), headers);
+    } else if (request.path == "/not-modified") {
+      Headers headers{{std::string("etag"), std::string("\"v1\"")}};
+      co_await writer.send(304, kTextPlain, std::string(), headers);
     } else if (request.path == "/stream") {
       co_await writer.begin_stream(200, kEventStream);
       for (int i = 0; i < 3; ++i) {
@@ -128,6 +146,53 @@ TEST_F(ServerFixture, KeepAliveServesSeveralRequestsOnOneConnection) {
     EXPECT_EQ(response["x-query"], "n=" + std::to_string(i));
     EXPECT_TRUE(response.keep_alive());
   }
+}
+
+TEST_F(ServerFixture, ExtraHeadersFollowSetRulesAndCannotSplitTheResponse) {
+  start();
+  auto socket = connect();
+  const std::string asked = "GET /headers HTTP/1.1\r\nHost: x\r\n\r\n";
+  net::write(socket, net::buffer(asked));
+  std::string raw;
+  boost::system::error_code error;
+  std::array<char, 4096> chunk{};
+  while (raw.find("\r\n\r\nbody") == std::string::npos) {
+    const std::size_t got = socket.read_some(net::buffer(chunk), error);
+    ASSERT_FALSE(error) << error.message() << "; so far: " << raw;
+    raw.append(chunk.data(), got);
+  }
+  const std::string head = raw.substr(0, raw.find("\r\n\r\n") + 4);
+  EXPECT_EQ(head,
+            "HTTP/1.1 201 Created\r\n"
+            "Server: hearth\r\n"
+            "X-One: second\r\n"
+            "content-type: application/x-replaced\r\n"
+            "x-last: kept\r\n"
+            "Content-Length: 4\r\n"
+            "\r\n");
+  // The connection stays usable: the header's length was the server's.
+  auto next = request(socket, bhttp::verb::get, "/not-modified");
+  EXPECT_EQ(next.result_int(), 304);
+  EXPECT_EQ(next["etag"], "\"v1\"");
+  EXPECT_EQ(next.count(bhttp::field::content_length), 0u);
+  EXPECT_TRUE(next.keep_alive());
+  auto echo = request(socket, bhttp::verb::post, "/echo?q=1", "after");
+  EXPECT_EQ(echo.body(), "POST after");
+}
+
+TEST_F(ServerFixture, AConnectionTheClientClosesGetsConnectionClose) {
+  start();
+  auto socket = connect();
+  bhttp::request<bhttp::string_body> message{bhttp::verb::post, "/echo", 11};
+  message.set(bhttp::field::host, "127.0.0.1");
+  message.keep_alive(false);
+  message.body() = "x";
+  message.prepare_payload();
+  bhttp::write(socket, message);
+  const auto response = read_response(socket);
+  EXPECT_EQ(response.body(), "POST x");
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_EQ(response[bhttp::field::connection], "close");
 }
 
 TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrder) {
