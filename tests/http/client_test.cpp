@@ -156,6 +156,8 @@ class ClientFixture : public ::testing::Test {
       headers.emplace_back(std::string("x-content-type"), request.header("content-type"));
       headers.emplace_back(std::string("x-authorization"), request.header("authorization"));
       headers.emplace_back(std::string("x-host"), request.header("host"));
+      headers.emplace_back(std::string("x-injected"), request.header("x-injected"));
+      headers.emplace_back(std::string("x-content-length"), request.header("content-length"));
       co_await writer.send(200, kTextPlain, std::move(body), headers);
     } else if (path == "/stream") {
       co_await writer.begin_stream(200, kEventStream);
@@ -258,6 +260,41 @@ TEST_F(ClientFixture, GetAndPostRoundTripOverAUnixSocket) {
   make_client();
   expect_round_trips("localhost");
   EXPECT_EQ(accepted(), 1u);
+}
+
+TEST_F(ClientFixture, ForwardedHeadersCannotChangeTheFramingOrInjectHeaders) {
+  start_tcp();
+  make_client();
+  for (int round = 0; round < 2; ++round) {
+    ClientRequest post;
+    post.method = "POST";
+    post.target = "/echo";
+    post.body = "abc";
+    post.headers = {{"Host", "elsewhere"},
+                    {"Content-Length", "999"},
+                    {"Connection", "close"},
+                    {"Transfer-Encoding", "chunked"},
+                    {"X-Evil", "a\r\nx-injected: 1"},
+                    {"x-bad\r\nx-injected", "2"},
+                    {"Content-Type", "text/plain"}};
+    auto posted = fetch(std::move(post));
+    ASSERT_TRUE(posted.has_value()) << posted.error().message;
+    EXPECT_EQ(posted->body, "POST abc");
+    EXPECT_EQ(posted->header("x-host"), "127.0.0.1:" + std::to_string(endpoint_.port));
+    EXPECT_EQ(posted->header("x-content-length"), "3");
+    EXPECT_EQ(posted->header("x-injected"), "");
+    EXPECT_EQ(posted->header("x-content-type"), "text/plain");
+  }
+  // `Connection: close` was not forwarded: the second request reused the first's connection.
+  EXPECT_EQ(client_->stats().connections_reused.load(), 1u);
+
+  ClientRequest empty_post;
+  empty_post.method = "POST";
+  empty_post.target = "/echo";
+  auto answered = fetch(std::move(empty_post));
+  ASSERT_TRUE(answered.has_value()) << answered.error().message;
+  EXPECT_EQ(answered->body, "POST ");
+  EXPECT_EQ(answered->header("x-content-length"), "0");
 }
 
 TEST_F(ClientFixture, PathPrefixIsPrependedToEveryTarget) {
