@@ -18,4 +18,11 @@ constexpr bool ascii_iequals(std::string_view a, std::string_view b) {
          });
 }
 
+// Whether a header name or value holds CR or LF, which would end its line early and let the rest
+// pass as headers of its own. A loop rather than find_first_of("\r\n"), which searches the
+// two-character set once per character: this runs on every header the gateway writes.
+constexpr bool has_line_break(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) { return c == '\r' || c == '\n'; });
+}
+
 }  // namespace hearth

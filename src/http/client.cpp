@@ -168,8 +168,8 @@ RequestMessage build_request(const Endpoint& endpoint, const std::string& host,
   head += " HTTP/1.1\r\n";
   for (const auto& [name, value] : request.headers) {
     // CR or LF in a forwarded header would let its sender inject headers of its own.
-    const bool injectable = name.find_first_of("\r\n:") != std::string::npos ||
-                            value.find_first_of("\r\n") != std::string::npos;
+    const bool injectable =
+        has_line_break(name) || name.find(':') != std::string::npos || has_line_break(value);
     if (name.empty() || injectable || is_hop_header(name)) {
       continue;
     }

@@ -70,8 +70,8 @@ std::string response_head(int status, std::string_view content_type, const Heade
   using Field = std::pair<std::string_view, std::string_view>;
   boost::container::small_vector<Field, 16> fields;
   const auto set = [&fields](std::string_view name, std::string_view value) {
-    if (name.empty() || name.find_first_of("\r\n:") != std::string_view::npos ||
-        value.find_first_of("\r\n") != std::string_view::npos) {
+    if (name.empty() || has_line_break(name) || name.find(':') != std::string_view::npos ||
+        has_line_break(value)) {
       return;
     }
     fields.erase(

@@ -26,5 +26,14 @@ TEST(Ascii, EqualityIgnoresCaseButNotLengthOrOtherBytes) {
   EXPECT_FALSE(ascii_iequals("\xC3\x89", "\xC3\xA9"));  // É and é: not ASCII, not folded
 }
 
+TEST(Ascii, LineBreaksAreFoundAnywhere) {
+  EXPECT_FALSE(has_line_break(""));
+  EXPECT_FALSE(has_line_break("text/plain; charset=utf-8\t "));
+  EXPECT_TRUE(has_line_break("\r"));
+  EXPECT_TRUE(has_line_break("a\nx-injected: 1"));
+  EXPECT_TRUE(has_line_break("value\r\n"));
+  EXPECT_TRUE(has_line_break(std::string_view("\0\n", 2)));
+}
+
 }  // namespace
 }  // namespace hearth
