@@ -1,5 +1,6 @@
 #include "common/number_text.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -12,12 +13,8 @@ constexpr double kLargestExactThousandths = 9.0e15;
 
 void append_decimal(std::string& out, std::uint64_t value) {
   char digits[20];
-  int count = 0;
-  do {
-    digits[count++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  while (count > 0) out += digits[--count];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
 }
 
 }  // namespace
@@ -50,15 +47,11 @@ std::string fixed3(double value) {
 }
 
 void append_hex(std::string& out, std::uint64_t value, int width) {
-  constexpr char kDigits[] = "0123456789abcdef";
   char digits[16];
-  int count = 0;
-  do {
-    digits[count++] = kDigits[value & 0xF];
-    value >>= 4;
-  } while (value != 0);
-  for (int pad = count; pad < width; ++pad) out += '0';
-  while (count > 0) out += digits[--count];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value, 16).ptr;
+  const auto length = static_cast<int>(end - digits);
+  if (width > length) out.append(static_cast<std::size_t>(width - length), '0');
+  out.append(digits, end);
 }
 
 }  // namespace hearth
