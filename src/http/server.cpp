@@ -59,6 +59,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// 1xx, 204 and 304 answers have no body and no length (RFC 9110 8.6).
+constexpr bool has_no_body(int status) {
+  return status / 100 == 1 || status == 204 || status == 304;
+}
+
 // A whole response's status line and header, as Beast's serializer of a message built with
 // set() and prepare_payload() writes it, rendered directly: building the message costs an
 // allocation per header and serializing it thousands of instructions, on every answer the
@@ -106,8 +111,7 @@ std::string response_head(int status, std::string_view content_type, const Heade
     head += value;
     head += "\r\n";
   }
-  // 1xx, 204 and 304 answers have no body and no length (RFC 9110 8.6).
-  if (code / 100 != 1 && code != 204 && code != 304) {
+  if (!has_no_body(code)) {
     head += "Content-Length: ";
     head += std::to_string(body_size);
     head += "\r\n";
@@ -376,9 +380,8 @@ class Server::Impl::Connection : public ResponseWriter,
       co_return false;
     }
     responded_ = true;
-    const bool bodiless = status / 100 == 1 || status == 204 || status == 304;
-    assert((!bodiless || body.empty()) && "1xx, 204 and 304 answers have no body");
-    if (bodiless) {
+    assert((!has_no_body(status) || body.empty()) && "1xx, 204 and 304 answers have no body");
+    if (has_no_body(status)) {
       body.clear();
     }
     const std::string head =
