@@ -72,6 +72,17 @@ typename Map::mapped_type& slot(Map& series, std::string_view key) {
   return found->second;
 }
 
+// The series of `labels` in `series`, found among the family's recent label sets or by its key
+// (added when absent). Callers hold the family's mutex.
+template <class Map>
+typename Map::mapped_type& recent_slot(RecentSeries<typename Map::mapped_type>& recent, Map& series,
+                                       Labels labels, bool braces) {
+  if (auto* known = recent.find(labels)) return *known;
+  auto& value = slot(series, series_key(labels, braces));
+  recent.remember(labels, &value);
+  return value;
+}
+
 void render_header(std::string& out, const std::string& name, const std::string& help,
                    const char* type) {
   out += "# HELP " + name + " " + help + "\n";
@@ -106,21 +117,14 @@ std::string format_value(double value) {
 Family::Family(std::string name, std::string help, Kind kind)
     : name_(std::move(name)), help_(std::move(help)), kind_(kind) {}
 
-double& Family::value_of(Labels labels) {
-  if (double* known = recent_.find(labels)) return *known;
-  double& value = slot(values_, series_key(labels, true));
-  recent_.remember(labels, &value);
-  return value;
-}
-
 void Family::add(Labels labels, double value) {
   std::lock_guard lock(mutex_);
-  value_of(labels) += value;
+  recent_slot(recent_, values_, labels, true) += value;
 }
 
 void Family::set(Labels labels, double value) {
   std::lock_guard lock(mutex_);
-  value_of(labels) = value;
+  recent_slot(recent_, values_, labels, true) = value;
 }
 
 double Family::value(Labels labels) const {
@@ -163,12 +167,7 @@ void Histogram::observe(Labels labels, double value) {
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
   std::lock_guard lock(mutex_);
-  Series* known = recent_.find(labels);
-  if (known == nullptr) {
-    known = &slot(series_, series_key(labels, false));
-    recent_.remember(labels, known);
-  }
-  Series& series = *known;
+  Series& series = recent_slot(recent_, series_, labels, false);
   if (series.counts.empty()) {
     series.counts.assign(bounds_.size() + 1, 0);
   }

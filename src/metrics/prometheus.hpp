@@ -79,8 +79,6 @@ class Family : public Metric {
   void render(std::string& out) const override;
 
  private:
-  double& value_of(Labels labels);  // created at 0 when new; call with the mutex held
-
   std::string name_;
   std::string help_;
   Kind kind_;
