@@ -1,7 +1,6 @@
 // The request path's trust steps: authentication, scopes, rate limits and budgets before the
 // policy runs its chain; the usage record, settlement and audit events after the answer; the admin
 // API for keys. Storage and upkeep live in trust.cpp.
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
