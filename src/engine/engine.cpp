@@ -304,6 +304,7 @@ Expected<std::monostate, api::ApiError> Engine::submit(std::unique_ptr<PoolingJo
 
 void Engine::run() {
   uint64_t use_counter = 0;
+  bool stepped = false;
   while (true) {
     {
       std::unique_lock lock(mutex_);
@@ -311,7 +312,10 @@ void Engine::run() {
         return std::any_of(slots_.begin(), slots_.end(),
                            [](const auto& slot) { return slot->busy(); });
       };
-      const bool was_idle = !any_busy();
+      // Jobs that queued up while the last step ran mean the engine is saturated.
+      const bool saturated =
+          stepped && (!waiting_generations_.empty() || !waiting_pooling_.empty());
+      const bool had_no_work = !any_busy() && !saturated;
       wakeup_.wait(lock, [&]() {
         return stopping_ || !waiting_generations_.empty() || !waiting_pooling_.empty() ||
                any_busy();
@@ -319,7 +323,7 @@ void Engine::run() {
       if (stopping_) {
         break;
       }
-      if (was_idle) {
+      if (had_no_work) {
         gather_arrivals(lock);
       }
     }
@@ -331,6 +335,7 @@ void Engine::run() {
       }
     }
     step();
+    stepped = true;
   }
   fail_all(service_unavailable("The model was unloaded while the request was in progress", 1));
 }
@@ -351,6 +356,9 @@ void Engine::gather_arrivals(std::unique_lock<std::mutex>& lock) {
   const auto waiting = [&]() { return waiting_generations_.size() + waiting_pooling_.size(); };
   const auto deadline = std::chrono::steady_clock::now() + 4 * window;
   std::size_t seen = waiting();
+  if (seen < static_cast<std::size_t>(options_.parallel)) {
+    stats_.admission_waits.fetch_add(1, std::memory_order_relaxed);
+  }
   while (!stopping_ && seen < static_cast<std::size_t>(options_.parallel)) {
     const auto until = std::min(deadline, std::chrono::steady_clock::now() + window);
     const bool arrived =

@@ -113,7 +113,8 @@ struct EngineStats {
   // Time spent in llama_decode/llama_encode steps (the warm-up excluded): the worker's busy
   // time, which the jobs' busy_ms shares divide up.
   std::atomic<uint64_t> busy_nanoseconds{0};
-  std::atomic<uint64_t> gathered_jobs{0};  // jobs that joined an idle engine's first step late
+  std::atomic<uint64_t> gathered_jobs{0};    // jobs that joined an idle engine's first step late
+  std::atomic<uint64_t> admission_waits{0};  // times an idle engine paused to gather arrivals
   std::atomic<uint64_t> jobs_completed{0};
   std::atomic<uint64_t> jobs_cancelled{0};
   std::atomic<uint64_t> jobs_rejected_queue_full{0};
@@ -153,7 +154,9 @@ class Engine {
   void run();
   // Why a new job cannot be queued now (stopping, queue full); call with mutex_ held.
   std::optional<api::ApiError> admission_refusal();
-  // Waits (bounded by admission_window()) for jobs arriving together; mutex_ held.
+  // Waits (bounded by admission_window()) for jobs arriving together; mutex_ held. Only for an
+  // engine that had nothing to do: one that has jobs queued when its step ends is saturated, and
+  // pausing it would leave its core idle while requests wait.
   void gather_arrivals(std::unique_lock<std::mutex>& lock);
   // options_.admission_wait, capped at a quarter of the typical step once steps were timed.
   std::chrono::nanoseconds admission_window() const;

@@ -57,6 +57,11 @@ void WorkerMetrics::bind_engine(std::function<const engine::Engine*()> engine) {
       "Jobs that joined an idle engine's first step during the admission wait",
       read([](const engine::EngineStats& stats) { return stats.gathered_jobs.load(); }));
   registry.counter_callback(
+      "hearth_worker_admission_waits_total",
+      "Times an engine with nothing to do paused for jobs arriving together (never while jobs "
+      "are queued)",
+      read([](const engine::EngineStats& stats) { return stats.admission_waits.load(); }));
+  registry.counter_callback(
       "hearth_worker_jobs_cancelled_total", "Jobs stopped early (client gone)",
       read([](const engine::EngineStats& stats) { return stats.jobs_cancelled.load(); }));
   registry.counter_callback(

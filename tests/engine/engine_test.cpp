@@ -215,7 +215,29 @@ TEST_F(EngineTest, JobsArrivingTogetherShareAnIdleEnginesFirstStep) {
     EXPECT_EQ(collector->last.completion_tokens, 6);
   }
   EXPECT_EQ(engine->stats().gathered_jobs.load(), 3U);
+  EXPECT_EQ(engine->stats().admission_waits.load(), 1U);
   // One step evaluates all four prompts and samples each first token; five more decode the rest.
+  EXPECT_EQ(engine->stats().decode_calls.load(), 6U);
+}
+
+TEST_F(EngineTest, JobsAlreadyQueuedWhenAStepEndsStartWithoutAnAdmissionWait) {
+  EngineOptions options;
+  options.admission_wait = 500ms;
+  auto engine = make_engine(2, 64, options);
+  Collector first;
+  Collector second;
+  Collector third;
+  ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 3, first)).has_value());
+  std::this_thread::sleep_for(5ms);  // the engine wakes on it and waits for company
+  ASSERT_TRUE(engine->submit(greedy_job("The little dog", 3, second)).has_value());
+  ASSERT_TRUE(engine->submit(greedy_job("Lily saw a", 3, third)).has_value());
+  for (auto* collector : {&first, &second, &third}) {
+    ASSERT_TRUE(collector->wait());
+    EXPECT_EQ(collector->last.completion_tokens, 3);
+  }
+  // The first two fill both slots and finish in the same step, with the third queued: an engine
+  // under load like this starts the queued job at once rather than pausing for more arrivals.
+  EXPECT_EQ(engine->stats().admission_waits.load(), 1U);
   EXPECT_EQ(engine->stats().decode_calls.load(), 6U);
 }
 
@@ -274,6 +296,7 @@ TEST_F(EngineTest, WithoutAnAdmissionWaitTheFirstJobStartsAlone) {
   ASSERT_TRUE(engine->submit(greedy_job("The little dog", 6, second)).has_value());
   ASSERT_TRUE(second.wait());
   EXPECT_EQ(engine->stats().gathered_jobs.load(), 0U);
+  EXPECT_EQ(engine->stats().admission_waits.load(), 0U);
   EXPECT_EQ(engine->stats().decode_calls.load(), 12U);
 }
 

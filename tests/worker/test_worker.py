@@ -549,6 +549,15 @@ class GenerationShapeMixin:
                         lambda v: v >= steps + 3, 10)
         text = metrics(self.port)
         self.assertIsNotNone(metric_value(text, "hearth_worker_gathered_jobs_total"), text)
+        # Each request above reached an engine with nothing to do, which paused for company;
+        # with one slot there is nothing to gather.
+        waits = metric_value(text, "hearth_worker_admission_waits_total")
+        self.assertIsNotNone(waits, text)
+        slots = int(self.ARGS[self.ARGS.index("--parallel") + 1]) if "--parallel" in self.ARGS else 4
+        if slots > 1:
+            self.assertGreaterEqual(waits, 2)
+        else:
+            self.assertEqual(waits, 0)
         busy = metric_value(text, "hearth_worker_busy_slots")
         self.assertIsNotNone(busy, "hearth_worker_busy_slots missing:\n" + text)
         self.assertGreaterEqual(busy, 0)
