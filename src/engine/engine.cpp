@@ -3,6 +3,7 @@
 #include <common.h>
 #include <llama.h>
 #include <sampling.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cassert>
@@ -334,7 +335,13 @@ void Engine::run() {
         slot->last_used = ++use_counter;
       }
     }
-    step();
+    if (step()) {
+      // The step's answers and tokens were handed to the HTTP thread; when it shares this core
+      // it would otherwise wait for the scheduler to preempt the next step (milliseconds under
+      // EEVDF's run-to-parity), holding answers back and starving the queue of the next
+      // requests. Yielding lets it send them, and read what arrived, before the next step.
+      sched_yield();
+    }
     stepped = true;
   }
   fail_all(service_unavailable("The model was unloaded while the request was in progress", 1));
