@@ -19,6 +19,9 @@
 // first_byte_us percentiles (p50, p90, p99, p999, max), the open loop's queue_wait_us (due to
 // sent) and waited_for_connection, and the generator's own CPU time. --samples-file writes every
 // counted request's latency (µs, one per line) so that a caller can pool several runs.
+// --chunks-file (with --stream) writes, per counted request, one line with the arrival time (µs
+// from sending) of each SSE event that carries a choice: the stream's chunks, without the usage
+// event, comments and [DONE]. Events that arrive in one read share its time.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -79,6 +82,7 @@ struct Options {
   std::string expect;
   // Where to write every counted request's latency in µs, one per line (for pooling rounds).
   std::string samples_file;
+  std::string chunks_file;  // each counted stream's chunk arrival times in µs, a line each
 };
 
 [[noreturn]] void usage(const std::string& message) {
@@ -89,7 +93,8 @@ struct Options {
       "/v1/chat/completions]\n"
       "         (--body JSON | --body-file FILE) [--header 'Name: value']...\n"
       "         (--concurrency C | --rate R [--connections N]) [--duration S] [--warmup S]\n"
-      "         [--timeout S] [--stream] [--expect TEXT] [--samples-file FILE]\n",
+      "         [--timeout S] [--stream] [--expect TEXT] [--samples-file FILE]\n"
+      "         [--chunks-file FILE]\n",
       message.c_str());
   std::exit(2);
 }
@@ -163,6 +168,8 @@ Options parse_options(int argc, char** argv) {
       options.stream = true;
     } else if (arg == "--samples-file") {
       options.samples_file = std::string(value());
+    } else if (arg == "--chunks-file") {
+      options.chunks_file = std::string(value());
     } else if (arg == "--expect") {
       options.expect = std::string(value());
     } else {
@@ -171,6 +178,7 @@ Options parse_options(int argc, char** argv) {
   }
   if (options.port == 0 && options.unix_path.empty()) usage("--port or --unix is required");
   if (!have_body) usage("--body or --body-file is required");
+  if (!options.chunks_file.empty() && !options.stream) usage("--chunks-file needs --stream");
   if (have_rate && options.rate <= 0) usage("--rate must be > 0");
   if (options.duration_s <= 0) usage("--duration must be > 0");
   if (options.timeout_s <= 0) usage("--timeout must be > 0");
@@ -376,12 +384,16 @@ struct Connection {
   Nanos due = 0;    // when the request was due (closed loop: when it was sent)
   Nanos sent = 0;   // when it was written
   Nanos first = 0;  // first body byte
+  // --chunks-file: where the body's next SSE event starts, and the chunks' arrivals so far.
+  std::size_t event_start = 0;
+  std::vector<Nanos> chunk_arrivals;
 };
 
 struct Samples {
   std::vector<Nanos> latency;
   std::vector<Nanos> first_byte;
-  std::vector<Nanos> queue_wait;  // open loop: sent - due
+  std::vector<Nanos> queue_wait;                   // open loop: sent - due
+  std::vector<std::vector<Nanos>> chunk_arrivals;  // --chunks-file: per counted stream
   std::array<std::uint64_t, static_cast<std::size_t>(ErrorKind::count)> errors{};
   std::uint64_t completed_outside_window = 0;
   std::uint64_t errors_outside_window = 0;
@@ -558,7 +570,9 @@ class LoadGenerator {
     conn.first = 0;
     conn.out_pos = 0;
     conn.parser.reset();
-    conn.parser.keep_body(!options_.expect.empty());
+    conn.parser.keep_body(!options_.expect.empty() || !options_.chunks_file.empty());
+    conn.event_start = 0;
+    conn.chunk_arrivals.clear();
     ++busy_;
     samples_.max_busy = std::max(samples_.max_busy, busy_);
     if (options_.open_loop && due >= window_start_ && due < window_end_) {
@@ -631,6 +645,7 @@ class LoadGenerator {
         last_done_ = std::max(last_done_, done);
         if (options_.stream)
           samples_.first_byte.push_back((conn.first ? conn.first : done) - conn.due);
+        if (!options_.chunks_file.empty()) samples_.chunk_arrivals.push_back(conn.chunk_arrivals);
       }
     } else if (error != ErrorKind::count) {
       ++samples_.errors_outside_window;
@@ -754,6 +769,7 @@ class LoadGenerator {
       conn.parser.first_body_byte_pending = false;
       conn.first = now;
     }
+    if (!options_.chunks_file.empty()) note_chunks(conn, now);
     if (conn.in_pos == conn.in.size()) {
       conn.in.clear();
       conn.in_pos = 0;
@@ -776,6 +792,21 @@ class LoadGenerator {
         complete(index, now);  // reconnects: the parser says close
       } else {
         fail(index, ErrorKind::reset, true);
+      }
+    }
+  }
+
+  // Stamps the SSE events completed by the bytes just read; a chunk is a data event with a choice.
+  static void note_chunks(Connection& conn, Nanos now) {
+    const std::string& body = conn.parser.body();
+    for (;;) {
+      const std::size_t end = body.find("\n\n", conn.event_start);
+      if (end == std::string::npos) return;
+      const std::string_view event(body.data() + conn.event_start, end - conn.event_start);
+      conn.event_start = end + 2;
+      if (event.starts_with("data:") && (event.find("\"choices\":[{") != std::string_view::npos ||
+                                         event.find("\"choices\": [{") != std::string_view::npos)) {
+        conn.chunk_arrivals.push_back(now - conn.sent);
       }
     }
   }
@@ -859,8 +890,25 @@ class LoadGenerator {
     std::fclose(out);
   }
 
+  void write_chunks() const {
+    if (options_.chunks_file.empty()) return;
+    std::FILE* out = std::fopen(options_.chunks_file.c_str(), "w");
+    if (out == nullptr) {
+      std::perror(options_.chunks_file.c_str());
+      std::exit(1);
+    }
+    for (const auto& arrivals : samples_.chunk_arrivals) {
+      for (std::size_t i = 0; i < arrivals.size(); ++i) {
+        std::fprintf(out, i == 0 ? "%.1f" : " %.1f", static_cast<double>(arrivals[i]) / 1e3);
+      }
+      std::fputc('\n', out);
+    }
+    std::fclose(out);
+  }
+
   void print_report() {
     write_samples();  // before print_percentiles sorts them: the file keeps completion order
+    write_chunks();
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
