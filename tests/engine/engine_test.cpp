@@ -228,7 +228,13 @@ TEST_F(EngineTest, JobsAlreadyQueuedWhenAStepEndsStartWithoutAnAdmissionWait) {
   Collector second;
   Collector third;
   ASSERT_TRUE(engine->submit(greedy_job("Once upon a time", 3, first)).has_value());
-  std::this_thread::sleep_for(5ms);  // the engine wakes on it and waits for company
+  // The engine wakes on it and waits for company (up to 500 ms before its first step).
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (engine->stats().admission_waits.load() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(engine->stats().admission_waits.load(), 1U);
   ASSERT_TRUE(engine->submit(greedy_job("The little dog", 3, second)).has_value());
   ASSERT_TRUE(engine->submit(greedy_job("Lily saw a", 3, third)).has_value());
   for (auto* collector : {&first, &second, &third}) {
