@@ -877,13 +877,18 @@ class LoadGenerator {
     return out + "\"";
   }
 
-  void write_samples() const {
-    if (options_.samples_file.empty()) return;
-    std::FILE* out = std::fopen(options_.samples_file.c_str(), "w");
+  static std::FILE* open_for_writing(const std::string& path) {
+    std::FILE* out = std::fopen(path.c_str(), "w");
     if (out == nullptr) {
-      std::perror(options_.samples_file.c_str());
+      std::perror(path.c_str());
       std::exit(1);
     }
+    return out;
+  }
+
+  void write_samples() const {
+    if (options_.samples_file.empty()) return;
+    std::FILE* out = open_for_writing(options_.samples_file);
     for (const Nanos latency : samples_.latency) {
       std::fprintf(out, "%.1f\n", static_cast<double>(latency) / 1e3);
     }
@@ -892,11 +897,7 @@ class LoadGenerator {
 
   void write_chunks() const {
     if (options_.chunks_file.empty()) return;
-    std::FILE* out = std::fopen(options_.chunks_file.c_str(), "w");
-    if (out == nullptr) {
-      std::perror(options_.chunks_file.c_str());
-      std::exit(1);
-    }
+    std::FILE* out = open_for_writing(options_.chunks_file);
     for (const auto& arrivals : samples_.chunk_arrivals) {
       for (std::size_t i = 0; i < arrivals.size(); ++i) {
         std::fprintf(out, i == 0 ? "%.1f" : " %.1f", static_cast<double>(arrivals[i]) / 1e3);
