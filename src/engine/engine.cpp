@@ -313,14 +313,12 @@ void Engine::run() {
         return std::any_of(slots_.begin(), slots_.end(),
                            [](const auto& slot) { return slot->busy(); });
       };
+      const auto any_waiting = [&]() {
+        return !waiting_generations_.empty() || !waiting_pooling_.empty();
+      };
       // Jobs that queued up while the last step ran mean the engine is saturated.
-      const bool saturated =
-          stepped && (!waiting_generations_.empty() || !waiting_pooling_.empty());
-      const bool had_no_work = !any_busy() && !saturated;
-      wakeup_.wait(lock, [&]() {
-        return stopping_ || !waiting_generations_.empty() || !waiting_pooling_.empty() ||
-               any_busy();
-      });
+      const bool had_no_work = !any_busy() && !(stepped && any_waiting());
+      wakeup_.wait(lock, [&]() { return stopping_ || any_waiting() || any_busy(); });
       if (stopping_) {
         break;
       }
