@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
                    "Seconds a new connection has to send its request headers")
       ->check(CLI::Range(0.1, 3600.0));
   add_engine_options(*worker_command, worker.engine);
+  worker_command
+      ->add_flag("--stamp-stream-writes", worker.stamp_stream_writes,
+                 "Start every write of a stream with an SSE comment ': hearth-sent-ns T' (T: "
+                 "CLOCK_MONOTONIC), to time each chunk's delivery on this machine (benchmarks)")
+      ->envname("HEARTH_STAMP_STREAM_WRITES");
   double admission_wait_ms = 1.0;
   worker_command
       ->add_option("--admission-wait-ms", admission_wait_ms,

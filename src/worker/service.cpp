@@ -53,6 +53,16 @@ std::string busy_comment(double busy_ms) {
   return ": hearth-busy-ms " + busy_ms_text(busy_ms) + "\n\n";
 }
 
+// `: hearth-sent-ns T`, T the steady clock (CLOCK_MONOTONIC) in nanoseconds: with
+// --stamp-stream-writes before every write of a stream's events, so that a client on this machine
+// can time each chunk's delivery from here (bench/loadgen.cpp --chunk-delays-file), through a
+// gateway or not. Comments pass through the gateway and clients ignore them.
+std::string sent_clock_comment() {
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  return ": hearth-sent-ns " +
+         std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()) + "\n\n";
+}
+
 api::Usage usage_of(const GenerationEvent& event) {
   api::Usage usage;
   usage.prompt_tokens = event.prompt_tokens;
@@ -69,6 +79,13 @@ WorkerService::WorkerService(std::string model_name, std::vector<std::string> al
     std::lock_guard lock(mutex_);
     return engine_.get();
   });
+}
+
+http::net::awaitable<bool> WorkerService::write_stream(Writer& writer, std::string payload) {
+  if (stamp_stream_writes_) {
+    payload.insert(0, sent_clock_comment());
+  }
+  co_return co_await writer.write_chunk(payload);
 }
 
 void WorkerService::set_engine(std::unique_ptr<engine::Engine> engine) {
@@ -324,7 +341,7 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
     auto first = chunk_template();
     first.delta.role = "assistant";
     first.delta.content = "";
-    if (!co_await writer.write_chunk(api::sse_data(api::to_json(first)))) {
+    if (!co_await write_stream(writer, api::sse_data(api::to_json(first)))) {
       co_return;
     }
   }
@@ -386,11 +403,11 @@ net::awaitable<void> WorkerService::chat_completions(const http::Request& reques
       metrics_.prompt_tokens.add({},
                                  final_event->prompt_tokens - final_event->cached_prompt_tokens);
       metrics_.completion_tokens.add({}, final_event->completion_tokens);
-      co_await writer.write_chunk(payload);
+      co_await write_stream(writer, std::move(payload));
       co_await writer.end_stream();
       co_return;
     }
-    if (!payload.empty() && !co_await writer.write_chunk(payload)) {
+    if (!payload.empty() && !co_await write_stream(writer, std::move(payload))) {
       co_return;  // the client left; the connection's cancellation stops the slot
     }
   }
@@ -494,7 +511,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
       chunk.choices = {api::CompletionChoice{static_cast<int>(i), prompt_texts[i], {}, {}}};
       payload += api::sse_data(api::to_json(chunk));
     }
-    co_await writer.write_chunk(payload);
+    co_await write_stream(writer, std::move(payload));
   }
   while (finished < count) {
     std::string payload;
@@ -550,7 +567,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
         ++finished;
       }
     }
-    if (stream && !payload.empty() && !co_await writer.write_chunk(payload)) {
+    if (stream && !payload.empty() && !co_await write_stream(writer, std::move(payload))) {
       co_return;
     }
   }
@@ -567,7 +584,7 @@ net::awaitable<void> WorkerService::completions(const http::Request& request, Wr
     }
     payload += busy_comment(busy_ms);
     payload += api::sse_done();
-    co_await writer.write_chunk(payload);
+    co_await write_stream(writer, std::move(payload));
     co_await writer.end_stream();
     co_return;
   }

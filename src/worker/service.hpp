@@ -24,6 +24,8 @@ class WorkerService {
   void set_engine(std::unique_ptr<engine::Engine> engine);
   void set_failed(std::string message);
   void shutdown();
+  // Each write of a stream then starts with a comment carrying the time it was written.
+  void set_stamp_stream_writes(bool on) { stamp_stream_writes_ = on; }
 
   http::net::awaitable<void> handle(const http::Request& request, http::ResponseWriter& writer);
 
@@ -38,6 +40,7 @@ class WorkerService {
   http::net::awaitable<void> models(Writer& writer);
   http::net::awaitable<void> health(Writer& writer);
   http::net::awaitable<void> send_error(Writer& writer, const api::ApiError& error);
+  http::net::awaitable<bool> write_stream(Writer& writer, std::string payload);
   // Runs an embedding or rerank job; answers any error itself and then returns nothing.
   http::net::awaitable<std::optional<engine::PoolingResult>> run_pooling(
       Writer& writer, engine::Engine& engine, std::vector<std::vector<int32_t>> inputs,
@@ -55,6 +58,7 @@ class WorkerService {
   std::string failure_;
   std::shared_ptr<engine::Engine> engine_;
   WorkerMetrics metrics_;
+  bool stamp_stream_writes_ = false;
 };
 
 }  // namespace hearth::worker

@@ -19,6 +19,7 @@ int run_worker(const WorkerOptions& options) {
                                      ? std::filesystem::path(options.model_path).stem().string()
                                      : options.name;
   WorkerService service(model_name, options.aliases);
+  service.set_stamp_stream_writes(options.stamp_stream_writes);
 
   http::net::io_context io_context;
   http::Server server(

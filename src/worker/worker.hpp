@@ -20,6 +20,7 @@ struct WorkerOptions {
   http::ServerLimits limits;
   int io_threads = 1;
   bool verbose = false;
+  bool stamp_stream_writes = false;  // see WorkerService::set_stamp_stream_writes
 };
 
 // Serves until SIGINT or SIGTERM. The HTTP port opens at once and answers /health with

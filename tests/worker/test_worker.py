@@ -100,10 +100,10 @@ def model_name(path):
 
 
 
-def start_worker(model_path, *extra_args):
+def start_worker(model_path, *extra_args, env=None):
     argv = [HEARTH_BIN, "worker", "--model", model_path, "--listen", HOST + ":0",
             "--threads", "1", *extra_args]
-    process = ManagedProcess(argv, "hearth worker " + model_name(model_path))
+    process = ManagedProcess(argv, "hearth worker " + model_name(model_path), env=env)
     try:
         port = process.wait_for_port(30 * SCALE)
         wait_until_healthy(process, port, 60 * SCALE, ready_body={"status": "ready"},
@@ -840,6 +840,81 @@ class BusyTimeWorkerTest(WorkerTestCase):
         self.assertLessEqual(sum(busy), span_ms + 0.01, (busy, span_ms))
         after = busy_seconds_total(self.port)
         self.assertAlmostEqual((after - before) * 1000.0, sum(busy), delta=0.01)
+
+
+SENT_COMMENT = re.compile(r"^: hearth-sent-ns (\d+)$")
+
+
+def stamped_frames(test, reply):
+    """A stream's frames split into (stamp, frame) for every frame that is not a sent-time
+    comment, stamp being the last `: hearth-sent-ns T` before it (None when none came first);
+    also the stream's body with those comments taken out."""
+    test.assertEqual(reply.status, 200, reply)
+    frames = reply.body.decode("utf-8")[:-2].split("\n\n")
+    stamp = None
+    out = []
+    for frame in frames:
+        match = SENT_COMMENT.match(frame)
+        if match:
+            stamp = int(match.group(1))
+        else:
+            out.append((stamp, frame))
+    body = "".join(frame + "\n\n" for _, frame in out).encode("utf-8")
+    return out, Reply(reply.status, reply.headers, body)
+
+
+class StampedStreamWorkerTest(WorkerTestCase):
+    """--stamp-stream-writes (bench/run's chunk delivery times): every write of a stream starts
+    with `: hearth-sent-ns T`, T the CLOCK_MONOTONIC time it was written, and the stream is
+    otherwise unchanged."""
+
+    MODEL = STORIES
+    ARGS = ("--parallel", "2", "--stamp-stream-writes")
+
+    def check_stamped_stream(self, port, path, body, whole_text):
+        before = time.monotonic_ns()
+        reply = post(port, path, dict(body, stream=True), timeout=120)
+        after = time.monotonic_ns()
+        frames, unstamped = stamped_frames(self, reply)
+        stamps = [stamp for stamp, _ in frames]
+        self.assertNotIn(None, stamps, "a frame came before any sent-time comment")
+        self.assertEqual(stamps, sorted(stamps), "sent times go backwards")
+        self.assertTrue(before <= stamps[0] and stamps[-1] <= after, (before, stamps, after))
+        # One per write: a stream of several tokens is written several times.
+        self.assertGreater(len(set(stamps)), 2, stamps)
+        payloads = parse_sse(self, unstamped, busy_comment=True)
+        if path == "/v1/completions":
+            text = "".join(choice["text"] for payload in payloads for choice in payload["choices"])
+        else:
+            text = "".join(choice["delta"].get("content") or "" for payload in payloads
+                           for choice in payload["choices"])
+        self.assertEqual(text, whole_text)
+
+    def test_every_write_of_a_stream_carries_its_sent_time(self):
+        chat = {"model": self.name, "messages": [{"role": "user", "content": "Tell me a story."}],
+                "max_tokens": 16, "temperature": 0}
+        completion = {"model": self.name, "prompt": "Once upon a time", "max_tokens": 16,
+                      "temperature": 0}
+        whole = self.post_ok("/v1/completions", completion)
+        self.assertNotIn("hearth-sent-ns", json.dumps(whole))
+        self.check_stamped_stream(self.port, "/v1/completions", completion,
+                                  whole["choices"][0]["text"])
+        whole_chat = self.post_ok("/v1/chat/completions", chat)
+        self.check_stamped_stream(self.port, "/v1/chat/completions", chat,
+                                  whole_chat["choices"][0]["message"]["content"])
+
+    def test_the_environment_variable_turns_it_on(self):
+        # How bench/run reaches the workers a gateway spawns: they inherit its environment.
+        process, port = start_worker(self.MODEL, env={"HEARTH_STAMP_STREAM_WRITES": "1"})
+        try:
+            completion = {"model": self.name, "prompt": "The little dog", "max_tokens": 8,
+                          "temperature": 0}
+            whole = post(port, "/v1/completions", completion, timeout=120)
+            self.assertEqual(whole.status, 200, whole)
+            self.check_stamped_stream(port, "/v1/completions", completion,
+                                      whole.json()["choices"][0]["text"])
+        finally:
+            stop_and_check(process)
 
 
 # ---------------------------------------------------------------------------------------------
