@@ -22,6 +22,11 @@
 // --chunks-file (with --stream) writes, per counted request, one line with the arrival time (µs
 // from sending) of each SSE event that carries a choice: the stream's chunks, without the usage
 // event, comments and [DONE]. Events that arrive in one read share its time.
+// --chunk-delays-file (with --stream) writes, per counted request, one line with each chunk's
+// delivery time (µs): its arrival less the time in the `: hearth-sent-ns T` comment that came
+// before it (T: CLOCK_MONOTONIC, written by `hearth worker --stamp-stream-writes` just before
+// each write), so it times the way from the worker to here, through any proxy in between, free
+// of the model's own timing. A chunk with no such comment before it is an error (exit 1).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -82,7 +87,9 @@ struct Options {
   std::string expect;
   // Where to write every counted request's latency in µs, one per line (for pooling rounds).
   std::string samples_file;
-  std::string chunks_file;  // each counted stream's chunk arrival times in µs, a line each
+  std::string chunks_file;        // each counted stream's chunk arrival times in µs, a line each
+  std::string chunk_delays_file;  // each counted stream's chunk delivery times in µs, a line each
+  bool track_chunks() const { return !chunks_file.empty() || !chunk_delays_file.empty(); }
 };
 
 [[noreturn]] void usage(const std::string& message) {
@@ -94,7 +101,7 @@ struct Options {
       "         (--body JSON | --body-file FILE) [--header 'Name: value']...\n"
       "         (--concurrency C | --rate R [--connections N]) [--duration S] [--warmup S]\n"
       "         [--timeout S] [--stream] [--expect TEXT] [--samples-file FILE]\n"
-      "         [--chunks-file FILE]\n",
+      "         [--chunks-file FILE] [--chunk-delays-file FILE]\n",
       message.c_str());
   std::exit(2);
 }
@@ -170,6 +177,8 @@ Options parse_options(int argc, char** argv) {
       options.samples_file = std::string(value());
     } else if (arg == "--chunks-file") {
       options.chunks_file = std::string(value());
+    } else if (arg == "--chunk-delays-file") {
+      options.chunk_delays_file = std::string(value());
     } else if (arg == "--expect") {
       options.expect = std::string(value());
     } else {
@@ -179,6 +188,9 @@ Options parse_options(int argc, char** argv) {
   if (options.port == 0 && options.unix_path.empty()) usage("--port or --unix is required");
   if (!have_body) usage("--body or --body-file is required");
   if (!options.chunks_file.empty() && !options.stream) usage("--chunks-file needs --stream");
+  if (!options.chunk_delays_file.empty() && !options.stream) {
+    usage("--chunk-delays-file needs --stream");
+  }
   if (have_rate && options.rate <= 0) usage("--rate must be > 0");
   if (options.duration_s <= 0) usage("--duration must be > 0");
   if (options.timeout_s <= 0) usage("--timeout must be > 0");
@@ -384,9 +396,12 @@ struct Connection {
   Nanos due = 0;    // when the request was due (closed loop: when it was sent)
   Nanos sent = 0;   // when it was written
   Nanos first = 0;  // first body byte
-  // --chunks-file: where the body's next SSE event starts, and the chunks' arrivals so far.
+  // --chunks-file, --chunk-delays-file: where the body's next SSE event starts, the chunks'
+  // arrivals and delivery times so far, and the last `: hearth-sent-ns` time (0: none yet).
   std::size_t event_start = 0;
   std::vector<Nanos> chunk_arrivals;
+  std::vector<Nanos> chunk_delays;
+  Nanos sent_stamp = 0;
 };
 
 struct Samples {
@@ -394,6 +409,7 @@ struct Samples {
   std::vector<Nanos> first_byte;
   std::vector<Nanos> queue_wait;                   // open loop: sent - due
   std::vector<std::vector<Nanos>> chunk_arrivals;  // --chunks-file: per counted stream
+  std::vector<std::vector<Nanos>> chunk_delays;    // --chunk-delays-file: per counted stream
   std::array<std::uint64_t, static_cast<std::size_t>(ErrorKind::count)> errors{};
   std::uint64_t completed_outside_window = 0;
   std::uint64_t errors_outside_window = 0;
@@ -570,9 +586,11 @@ class LoadGenerator {
     conn.first = 0;
     conn.out_pos = 0;
     conn.parser.reset();
-    conn.parser.keep_body(!options_.expect.empty() || !options_.chunks_file.empty());
+    conn.parser.keep_body(!options_.expect.empty() || options_.track_chunks());
     conn.event_start = 0;
     conn.chunk_arrivals.clear();
+    conn.chunk_delays.clear();
+    conn.sent_stamp = 0;
     ++busy_;
     samples_.max_busy = std::max(samples_.max_busy, busy_);
     if (options_.open_loop && due >= window_start_ && due < window_end_) {
@@ -646,6 +664,7 @@ class LoadGenerator {
         if (options_.stream)
           samples_.first_byte.push_back((conn.first ? conn.first : done) - conn.due);
         if (!options_.chunks_file.empty()) samples_.chunk_arrivals.push_back(conn.chunk_arrivals);
+        if (!options_.chunk_delays_file.empty()) samples_.chunk_delays.push_back(conn.chunk_delays);
       }
     } else if (error != ErrorKind::count) {
       ++samples_.errors_outside_window;
@@ -769,7 +788,7 @@ class LoadGenerator {
       conn.parser.first_body_byte_pending = false;
       conn.first = now;
     }
-    if (!options_.chunks_file.empty()) note_chunks(conn, now);
+    if (options_.track_chunks()) note_chunks(conn, now);
     if (conn.in_pos == conn.in.size()) {
       conn.in.clear();
       conn.in_pos = 0;
@@ -798,15 +817,29 @@ class LoadGenerator {
 
   // Stamps the SSE events completed by the bytes just read; a chunk is a data event with a choice.
   static void note_chunks(Connection& conn, Nanos now) {
+    constexpr std::string_view sent_comment = ": hearth-sent-ns ";
     const std::string& body = conn.parser.body();
     for (;;) {
       const std::size_t end = body.find("\n\n", conn.event_start);
       if (end == std::string::npos) return;
       const std::string_view event(body.data() + conn.event_start, end - conn.event_start);
       conn.event_start = end + 2;
-      if (event.starts_with("data:") && (event.find("\"choices\":[{") != std::string_view::npos ||
-                                         event.find("\"choices\": [{") != std::string_view::npos)) {
+      if (event.starts_with(sent_comment)) {
+        const std::string_view digits = event.substr(sent_comment.size());
+        Nanos stamp = 0;
+        const auto [last, error] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), stamp);
+        if (error != std::errc() || last != digits.data() + digits.size() || stamp <= 0) {
+          std::fprintf(stderr, "bench_loadgen: unreadable comment %.*s\n",
+                       static_cast<int>(event.size()), event.data());
+          std::exit(1);
+        }
+        conn.sent_stamp = stamp;
+      } else if (event.starts_with("data:") &&
+                 (event.find("\"choices\":[{") != std::string_view::npos ||
+                  event.find("\"choices\": [{") != std::string_view::npos)) {
         conn.chunk_arrivals.push_back(now - conn.sent);
+        conn.chunk_delays.push_back(conn.sent_stamp == 0 ? -1 : now - conn.sent_stamp);
       }
     }
   }
@@ -895,16 +928,31 @@ class LoadGenerator {
     std::fclose(out);
   }
 
-  void write_chunks() const {
-    if (options_.chunks_file.empty()) return;
-    std::FILE* out = open_for_writing(options_.chunks_file);
-    for (const auto& arrivals : samples_.chunk_arrivals) {
-      for (std::size_t i = 0; i < arrivals.size(); ++i) {
-        std::fprintf(out, i == 0 ? "%.1f" : " %.1f", static_cast<double>(arrivals[i]) / 1e3);
+  // One line per counted stream: its chunks' times in µs.
+  static void write_chunk_times(const std::string& path,
+                                const std::vector<std::vector<Nanos>>& streams) {
+    if (path.empty()) return;
+    std::FILE* out = open_for_writing(path);
+    for (const auto& times : streams) {
+      for (std::size_t i = 0; i < times.size(); ++i) {
+        std::fprintf(out, i == 0 ? "%.1f" : " %.1f", static_cast<double>(times[i]) / 1e3);
       }
       std::fputc('\n', out);
     }
     std::fclose(out);
+  }
+
+  void write_chunks() const {
+    write_chunk_times(options_.chunks_file, samples_.chunk_arrivals);
+    for (const auto& delays : samples_.chunk_delays) {
+      if (std::find(delays.begin(), delays.end(), -1) != delays.end()) {
+        std::fprintf(stderr,
+                     "bench_loadgen: a chunk came without a ': hearth-sent-ns' comment before "
+                     "it (is the worker run with --stamp-stream-writes?)\n");
+        std::exit(1);
+      }
+    }
+    write_chunk_times(options_.chunk_delays_file, samples_.chunk_delays);
   }
 
   void print_report() {
