@@ -788,7 +788,7 @@ class LoadGenerator {
       conn.parser.first_body_byte_pending = false;
       conn.first = now;
     }
-    if (options_.track_chunks()) note_chunks(conn, now);
+    if (options_.track_chunks()) note_chunks(conn, now, !options_.chunk_delays_file.empty());
     if (conn.in_pos == conn.in.size()) {
       conn.in.clear();
       conn.in_pos = 0;
@@ -816,7 +816,7 @@ class LoadGenerator {
   }
 
   // Stamps the SSE events completed by the bytes just read; a chunk is a data event with a choice.
-  static void note_chunks(Connection& conn, Nanos now) {
+  static void note_chunks(Connection& conn, Nanos now, bool want_delays) {
     constexpr std::string_view sent_comment = ": hearth-sent-ns ";
     const std::string& body = conn.parser.body();
     for (;;) {
@@ -839,7 +839,14 @@ class LoadGenerator {
                  (event.find("\"choices\":[{") != std::string_view::npos ||
                   event.find("\"choices\": [{") != std::string_view::npos)) {
         conn.chunk_arrivals.push_back(now - conn.sent);
-        conn.chunk_delays.push_back(conn.sent_stamp == 0 ? -1 : now - conn.sent_stamp);
+        if (!want_delays) continue;
+        if (conn.sent_stamp == 0) {
+          std::fprintf(stderr,
+                       "bench_loadgen: a chunk came without a ': hearth-sent-ns' comment before "
+                       "it (is the worker run with --stamp-stream-writes?)\n");
+          std::exit(1);
+        }
+        conn.chunk_delays.push_back(now - conn.sent_stamp);
       }
     }
   }
@@ -944,14 +951,6 @@ class LoadGenerator {
 
   void write_chunks() const {
     write_chunk_times(options_.chunks_file, samples_.chunk_arrivals);
-    for (const auto& delays : samples_.chunk_delays) {
-      if (std::find(delays.begin(), delays.end(), -1) != delays.end()) {
-        std::fprintf(stderr,
-                     "bench_loadgen: a chunk came without a ': hearth-sent-ns' comment before "
-                     "it (is the worker run with --stamp-stream-writes?)\n");
-        std::exit(1);
-      }
-    }
     write_chunk_times(options_.chunk_delays_file, samples_.chunk_delays);
   }
 
